@@ -1,0 +1,56 @@
+# meshmon -- see README.md. `make test` is what CI runs (.ci/run).
+GO      ?= go
+BIN     := bin
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse --verify -q HEAD 2>/dev/null)
+LDFLAGS := -X github.com/meshmon/meshmon/pkg/version.version=$(VERSION) \
+           -X github.com/meshmon/meshmon/pkg/version.gitCommit=$(COMMIT)
+E2E_TIMEOUT ?= 45m
+
+.PHONY: all build test unit e2e bench lint demo cluster-up cluster-down deps provision release clean
+
+all: build
+
+build:
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/kubectl-meshmon ./cmd/linkerd-meshmon
+	cp plugins/kubectl/kubectl_complete-meshmon $(BIN)/
+
+## test: lint, unit tests, then e2e tests against the real local control plane
+test: lint unit e2e
+
+unit:
+	$(GO) test -race -count=1 ./...
+
+e2e: deps provision
+	$(GO) test -tags e2e -count=1 -timeout $(E2E_TIMEOUT) ./e2e/...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) vet -tags e2e ./e2e/...
+
+## demo: build, start the local control plane with Linkerd, run meshmon against it
+demo: build deps
+	hack/demo.sh
+
+cluster-up: build deps
+	hack/cluster-up.sh --linkerd
+
+cluster-down:
+	hack/cluster-down.sh
+
+deps:
+	hack/deps.sh
+
+provision:
+	hack/provision.sh >/dev/null
+
+release:
+	hack/release.sh $(VERSION)
+
+clean:
+	rm -rf $(BIN) dist
