@@ -1,0 +1,97 @@
+package policy
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/yaml"
+)
+
+// Linkerd names this package reads.
+const (
+	DefaultInboundPolicyAnnotation = "config.linkerd.io/default-inbound-policy"
+	ProxyContainerName             = "linkerd-proxy"
+	// linkerdDefaultInboundPolicy is Linkerd's own default when linkerd-config sets none.
+	linkerdDefaultInboundPolicy = "all-unauthenticated"
+	controlPlaneNSLabel         = "linkerd.io/control-plane-ns"
+	meshedPodsPageSize          = 500
+)
+
+func validInboundPolicy(p string) bool {
+	return slices.Contains([]string{
+		"all-unauthenticated", "all-authenticated", "cluster-unauthenticated", "cluster-authenticated", "deny", "audit",
+	}, p)
+}
+
+// NeedsScrapeAuthorization reports whether a meshed Prometheus needs explicit authorization to
+// scrape proxies in ns. Prometheus is meshed, so it connects with mTLS from a cluster address:
+// every allow policy, authenticated or not, and audit let it in; only deny blocks it. The
+// namespace annotation overrides clusterDefault; an unrecognised value is ignored, as Linkerd's
+// policy controller does. Pod-level annotations are not considered.
+func NeedsScrapeAuthorization(ns *corev1.Namespace, clusterDefault string) bool {
+	policy := clusterDefault
+	if v, ok := ns.GetAnnotations()[DefaultInboundPolicyAnnotation]; ok && validInboundPolicy(v) {
+		policy = v
+	}
+	return policy == "deny"
+}
+
+// ClusterDefaultInboundPolicy reads proxy.defaultInboundPolicy from the `values` key of the
+// linkerd-config ConfigMap, falling back to Linkerd's default.
+func ClusterDefaultInboundPolicy(linkerdConfig *corev1.ConfigMap) (string, error) {
+	var values struct {
+		Proxy struct {
+			DefaultInboundPolicy string `json:"defaultInboundPolicy"`
+		} `json:"proxy"`
+	}
+	if err := yaml.Unmarshal([]byte(linkerdConfig.Data["values"]), &values); err != nil {
+		return "", fmt.Errorf("reading values of ConfigMap %s/%s: %w", linkerdConfig.Namespace, linkerdConfig.Name, err)
+	}
+	p := values.Proxy.DefaultInboundPolicy
+	if p == "" {
+		return linkerdDefaultInboundPolicy, nil
+	}
+	if !validInboundPolicy(p) {
+		return "", fmt.Errorf("ConfigMap %s/%s: proxy.defaultInboundPolicy %q is not a Linkerd policy", linkerdConfig.Namespace, linkerdConfig.Name, p)
+	}
+	return p, nil
+}
+
+// MeshedNamespaces returns, sorted, the namespaces with a live pod that runs a linkerd-proxy
+// container (a regular one or a native sidecar). It makes one paginated list of pods carrying
+// Linkerd's control-plane label, whatever the number of pods or namespaces.
+func MeshedNamespaces(ctx context.Context, kube kubernetes.Interface) ([]string, error) {
+	opts := metav1.ListOptions{LabelSelector: controlPlaneNSLabel, Limit: meshedPodsPageSize}
+	seen := map[string]bool{}
+	for {
+		pods, err := kube.CoreV1().Pods(metav1.NamespaceAll).List(ctx, opts)
+		if err != nil {
+			return nil, apiError("list", schema.GroupVersionResource{Version: "v1", Resource: "pods"}, "", "", err)
+		}
+		for i := range pods.Items {
+			p := &pods.Items[i]
+			if !seen[p.Namespace] && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed && hasProxy(p) {
+				seen[p.Namespace] = true
+			}
+		}
+		if opts.Continue = pods.Continue; opts.Continue == "" {
+			break
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for ns := range seen {
+		out = append(out, ns)
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+func hasProxy(p *corev1.Pod) bool {
+	isProxy := func(c corev1.Container) bool { return c.Name == ProxyContainerName }
+	return slices.ContainsFunc(p.Spec.Containers, isProxy) || slices.ContainsFunc(p.Spec.InitContainers, isProxy)
+}
