@@ -27,6 +27,7 @@ type Env struct {
 	Run        string // cluster state dir (pki, logs)
 	Shared     string // ../shared
 	Netns      string
+	Prometheus string // the Prometheus v3 server binary (with kubernetes_sd)
 }
 
 // Current returns the environment, failing the test when called outside
@@ -44,6 +45,7 @@ func Current(t testing.TB) *Env {
 		Run:        os.Getenv(envRun),
 		Shared:     os.Getenv(envShared),
 		Netns:      os.Getenv(envNetns),
+		Prometheus: os.Getenv(envPromBin),
 	}
 }
 

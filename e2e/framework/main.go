@@ -31,6 +31,9 @@ const (
 	envRun        = "MESHMON_E2E_RUN"
 	envShared     = "MESHMON_E2E_SHARED"
 	envNetns      = "MESHMON_E2E_NETNS"
+	// envPromBin is the Prometheus v3 server (with kubernetes_sd) that
+	// promtest runs; the name is promtest's.
+	envPromBin = "MESHMON_PROMETHEUS_BIN"
 )
 
 // Main is the TestMain body of an e2e package. Outside the network
@@ -94,10 +97,14 @@ func outer() (int, error) {
 	if err := buildMeshmon(root, bin); err != nil {
 		return 1, err
 	}
-	k8sBin, err := runScript(root, nil, "hack/provision.sh")
-	if err != nil {
+	if _, err := runScript(root, nil, "hack/provision.sh"); err != nil {
 		return 1, fmt.Errorf("provisioning control-plane binaries: %w", err)
 	}
+	paths, err := scriptVars(root, "hack/paths.sh")
+	if err != nil {
+		return 1, err
+	}
+	k8sBin, promBin := paths["K8S_BIN"], paths["PROM_BIN"]
 
 	pkg := filepath.Base(mustGetwd())
 	netns := fmt.Sprintf("mm-e2e-%s-%d", pkg, os.Getpid())
@@ -136,6 +143,7 @@ func outer() (int, error) {
 		envRun+"="+run,
 		envShared+"="+shared,
 		envNetns+"="+netns,
+		envPromBin+"="+filepath.Join(promBin, "prometheus"),
 		"KUBECONFIG="+kubeconfig,
 		"PATH="+bin+string(os.PathListSeparator)+k8sBin+string(os.PathListSeparator)+os.Getenv("PATH"),
 		// Keep test output free of colour, whatever the terminal.
@@ -218,6 +226,24 @@ func runScript(root string, env []string, script string, args ...string) (string
 	}
 	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
 	return strings.TrimSpace(lines[len(lines)-1]), nil
+}
+
+// scriptVars runs a script that prints KEY=VALUE lines.
+func scriptVars(root, script string) (map[string]string, error) {
+	cmd := exec.Command(filepath.Join(root, script))
+	cmd.Dir = root
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", script, err)
+	}
+	vars := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok {
+			vars[k] = v
+		}
+	}
+	return vars, nil
 }
 
 func repoRoot() (string, error) {
