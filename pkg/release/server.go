@@ -1,0 +1,117 @@
+package release
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/kubernetes"
+)
+
+// Server is the running Prometheus server of a release, as the cluster
+// has it: what viz points at and what policy protects.
+type Server struct {
+	Namespace string `json:"namespace"`
+	Release   string `json:"release"`
+	// Service is the server Service; Port its port (9090 unless overridden).
+	Service *corev1.Service `json:"-"`
+	Port    int32           `json:"port"`
+	// URL is the in-cluster address, e.g.
+	// http://prometheus-server.linkerd-viz.svc.cluster.local:9090.
+	URL string `json:"url"`
+	// WorkloadKind is Deployment or StatefulSet; WorkloadName its name.
+	WorkloadKind string `json:"workloadKind"`
+	WorkloadName string `json:"workloadName"`
+	// PodLabels are the workload's pod template labels; SelectorLabels the
+	// subset its selector uses (what a policy Server should select on).
+	PodLabels      map[string]string `json:"podLabels"`
+	SelectorLabels map[string]string `json:"selectorLabels"`
+	ServiceAccount string            `json:"serviceAccount"`
+}
+
+// ErrServerNotFound means no Prometheus server of that release exists.
+var ErrServerNotFound = errors.New("prometheus server not found")
+
+// ServerSelector selects the server objects of a release, with the labels
+// the chart puts on all of them.
+func ServerSelector(releaseName string) labels.Selector {
+	return labels.SelectorFromSet(labels.Set{
+		"app.kubernetes.io/component": serverComponent,
+		"app.kubernetes.io/name":      chartName,
+		"app.kubernetes.io/instance":  releaseName,
+	})
+}
+
+// FindServer reads the release's server Service and workload. clusterDomain
+// comes from linkerd-config (never assumed).
+func FindServer(ctx context.Context, kc kubernetes.Interface, namespace, releaseName, clusterDomain string) (*Server, error) {
+	sel := metav1.ListOptions{LabelSelector: ServerSelector(releaseName).String()}
+	svcs, err := kc.CoreV1().Services(namespace).List(ctx, sel)
+	if err != nil {
+		return nil, fmt.Errorf("listing Services of release %s in %s: %w", releaseName, namespace, err)
+	}
+	if len(svcs.Items) == 0 {
+		return nil, fmt.Errorf("%w: no Service labelled %s in namespace %s; is release %q installed there? (run install, or pass -n/--release-name)",
+			ErrServerNotFound, sel.LabelSelector, namespace, releaseName)
+	}
+	if len(svcs.Items) > 1 {
+		return nil, fmt.Errorf("%d Services labelled %s in namespace %s; expected one", len(svcs.Items), sel.LabelSelector, namespace)
+	}
+	svc := &svcs.Items[0]
+	if len(svc.Spec.Ports) == 0 {
+		return nil, fmt.Errorf("Service %s/%s has no ports", namespace, svc.Name)
+	}
+	port := svc.Spec.Ports[0]
+	for _, p := range svc.Spec.Ports {
+		if p.Name == "http" {
+			port = p
+		}
+	}
+	s := &Server{
+		Namespace: namespace, Release: releaseName, Service: svc, Port: port.Port,
+		URL: fmt.Sprintf("http://%s.%s.svc.%s:%s", svc.Name, namespace, clusterDomain, strconv.Itoa(int(port.Port))),
+	}
+	if err := s.readWorkload(ctx, kc, sel); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Server) readWorkload(ctx context.Context, kc kubernetes.Interface, sel metav1.ListOptions) error {
+	deps, err := kc.AppsV1().Deployments(s.Namespace).List(ctx, sel)
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("listing Deployments of release %s: %w", s.Release, err)
+	}
+	if deps != nil && len(deps.Items) > 0 {
+		d := deps.Items[0]
+		s.setWorkload("Deployment", d.Name, d.Spec.Selector, d.Spec.Template)
+		return nil
+	}
+	sts, err := kc.AppsV1().StatefulSets(s.Namespace).List(ctx, sel)
+	if err != nil {
+		return fmt.Errorf("listing StatefulSets of release %s: %w", s.Release, err)
+	}
+	if len(sts.Items) > 0 {
+		st := sts.Items[0]
+		s.setWorkload("StatefulSet", st.Name, st.Spec.Selector, st.Spec.Template)
+		return nil
+	}
+	return fmt.Errorf("%w: release %s has a Service but no Deployment or StatefulSet in %s", ErrServerNotFound, s.Release, s.Namespace)
+}
+
+func (s *Server) setWorkload(kind, name string, selector *metav1.LabelSelector, tmpl corev1.PodTemplateSpec) {
+	s.WorkloadKind, s.WorkloadName = kind, name
+	s.PodLabels = tmpl.Labels
+	if selector != nil {
+		s.SelectorLabels = selector.MatchLabels
+	}
+	s.ServiceAccount = tmpl.Spec.ServiceAccountName
+	if s.ServiceAccount == "" {
+		s.ServiceAccount = "default"
+	}
+}
