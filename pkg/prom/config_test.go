@@ -1,66 +1,23 @@
 package prom_test
 
 import (
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/meshmon/meshmon/pkg/fixtures"
 	"github.com/meshmon/meshmon/pkg/prom"
-	"sigs.k8s.io/yaml"
 )
-
-// sharedFixture returns the path of a file under ../shared/fixtures beside the repository,
-// failing the test with the missing path when it is not there.
-func sharedFixture(t *testing.T, parts ...string) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("cannot find the repository root (go.mod) above the test directory")
-		}
-		dir = parent
-	}
-	p := filepath.Join(append([]string{dir, "..", "shared", "fixtures"}, parts...)...)
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("fixture %s is missing (the shared fixtures must sit beside the repository): %v", p, err)
-	}
-	return p
-}
 
 // vizPrometheusConfig extracts prometheus.yml from the prometheus-config ConfigMap of viz.yaml.
 func vizPrometheusConfig(t *testing.T) string {
 	t.Helper()
-	raw, err := os.ReadFile(sharedFixture(t, "linkerd", "viz.yaml"))
-	if err != nil {
-		t.Fatal(err)
+	var cm struct {
+		Data map[string]string `json:"data"`
 	}
-	for _, doc := range strings.Split(string(raw), "\n---") {
-		var cm struct {
-			Kind     string `json:"kind"`
-			Metadata struct {
-				Name string `json:"name"`
-			} `json:"metadata"`
-			Data map[string]string `json:"data"`
-		}
-		if err := yaml.Unmarshal([]byte(doc), &cm); err != nil {
-			continue
-		}
-		if cm.Kind == "ConfigMap" && cm.Metadata.Name == "prometheus-config" {
-			return cm.Data["prometheus.yml"]
-		}
-	}
-	t.Fatal("viz.yaml has no prometheus-config ConfigMap")
-	return ""
+	fixtures.Object(t, &cm, "ConfigMap", "prometheus-config", "linkerd", "viz.yaml")
+	return cm.Data["prometheus.yml"]
 }
 
 func TestParseConfigLinkerdViz(t *testing.T) {
