@@ -115,7 +115,12 @@ Get started:
 	})
 	g.addFlags(root)
 
-	root.AddCommand(newVersionCommand(g))
+	root.AddCommand(
+		newInstallCommand(g),
+		newUninstallCommand(g),
+		newStatusCommand(g),
+		newVersionCommand(g),
+	)
 	if g.host.Linkerd {
 		root.AddCommand(newExtensionMetadataCommand(g))
 	}

@@ -55,14 +55,22 @@ func FindServer(ctx context.Context, kc kubernetes.Interface, namespace, release
 	if err != nil {
 		return nil, fmt.Errorf("listing Services of release %s in %s: %w", releaseName, namespace, err)
 	}
-	if len(svcs.Items) == 0 {
+	// In StatefulSet mode the chart adds a headless Service with the same labels; clients
+	// use the ClusterIP one.
+	var routable []corev1.Service
+	for _, svc := range svcs.Items {
+		if svc.Spec.ClusterIP != corev1.ClusterIPNone {
+			routable = append(routable, svc)
+		}
+	}
+	if len(routable) == 0 {
 		return nil, fmt.Errorf("%w: no Service labelled %s in namespace %s; is release %q installed there? (run install, or pass -n/--release-name)",
 			ErrServerNotFound, sel.LabelSelector, namespace, releaseName)
 	}
-	if len(svcs.Items) > 1 {
-		return nil, fmt.Errorf("%d Services labelled %s in namespace %s; expected one", len(svcs.Items), sel.LabelSelector, namespace)
+	if len(routable) > 1 {
+		return nil, fmt.Errorf("%d Services labelled %s in namespace %s; expected one", len(routable), sel.LabelSelector, namespace)
 	}
-	svc := &svcs.Items[0]
+	svc := &routable[0]
 	if len(svc.Spec.Ports) == 0 {
 		return nil, fmt.Errorf("Service %s/%s has no ports", namespace, svc.Name)
 	}

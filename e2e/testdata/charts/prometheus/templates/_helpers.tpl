@@ -11,14 +11,14 @@
 {{- end -}}
 {{- end -}}
 
-{{- define "prometheus.server.selectorLabels" -}}
+{{- define "prometheus.server.matchLabels" -}}
 app.kubernetes.io/component: {{ .Values.server.name }}
 app.kubernetes.io/name: {{ include "prometheus.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 
 {{- define "prometheus.server.labels" -}}
-{{ include "prometheus.server.selectorLabels" . }}
+{{ include "prometheus.server.matchLabels" . }}
 app.kubernetes.io/version: {{ .Chart.AppVersion }}
 helm.sh/chart: {{ .Chart.Name }}-{{ .Chart.Version }}
 app.kubernetes.io/part-of: {{ include "prometheus.name" . }}
@@ -32,6 +32,7 @@ app.kubernetes.io/part-of: {{ include "prometheus.name" . }}
 {{- default (include "prometheus.server.fullname" .) .Values.server.clusterRoleNameOverride -}}
 {{- end -}}
 
+{{- /* Fixture only: true when the pod asks the (absent) proxy injector for a sidecar. */ -}}
 {{- define "prometheus.injected" -}}
 {{- if eq (toString (index .Values.server.podAnnotations "linkerd.io/inject")) "enabled" -}}true{{- end -}}
 {{- end -}}
