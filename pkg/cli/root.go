@@ -119,6 +119,8 @@ Get started:
 		newInstallCommand(g),
 		newUninstallCommand(g),
 		newStatusCommand(g),
+		newVizCommand(g),
+		newPolicyCommand(g),
 		newVersionCommand(g),
 	)
 	if g.host.Linkerd {

@@ -335,7 +335,7 @@ func (c Clients) merge(ctx context.Context, st step, opts ApplyOptions) (Change,
 		uo.DryRun = []string{metav1.DryRunAll}
 	}
 	var ch Change
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+	err := retry.RetryOnConflict(conflictBackoff(), func() error {
 		ch = changeFor(st.obj, ActionUnchanged, opts.DryRun)
 		ch.Detail = "not managed by meshmon: already matches every scraper identity"
 		cur, err := ri.Get(ctx, st.obj.GetName(), metav1.GetOptions{})

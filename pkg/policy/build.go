@@ -45,7 +45,7 @@ const (
 // Names of the objects Build creates. Per-client AuthorizationPolicies are named by
 // ClientAuthorizationName.
 const (
-	// In the viz namespace.
+	// In the Prometheus namespace.
 	ServerName             = "prometheus-server-admin"
 	AdminAuthorizationName = "prometheus-server-admin"
 	FederateName           = "prometheus-server-federate" // NetworkAuthentication and AuthorizationPolicy
@@ -105,21 +105,21 @@ func Build(spec Spec) ([]*unstructured.Unstructured, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := builder{s: s, instance: labelValue(s.VizNamespace + "." + s.PrometheusServiceAccount)}
-	viz := s.VizNamespace
+	b := builder{s: s, instance: s.Instance()}
+	prom := s.PrometheusNamespace
 
 	objs := []*unstructured.Unstructured{
-		b.object(KindMeshTLSAuthentication, viz, s.MTLSAuthenticationName, "scrapers", map[string]any{
+		b.object(KindMeshTLSAuthentication, prom, s.MTLSAuthenticationName, "scrapers", map[string]any{
 			"identities": toAnySlice(s.ScraperIdentities()),
 		}),
-		b.object(KindServer, viz, ServerName, "admin", map[string]any{
+		b.object(KindServer, prom, ServerName, "admin", map[string]any{
 			"accessPolicy":  "deny",
 			"podSelector":   map[string]any{"matchLabels": toAnyMap(s.ServerPodLabels)},
 			"port":          int64(s.Port),
 			"proxyProtocol": "HTTP/1",
 		}),
-		b.authorization(viz, AdminAuthorizationName, "admin", targetRef(KindServer, ServerName),
-			serviceAccountRef(viz, s.MetricsAPIServiceAccount)),
+		b.authorization(prom, AdminAuthorizationName, "admin", targetRef(KindServer, ServerName),
+			serviceAccountRef(s.VizNamespace, s.MetricsAPIServiceAccount)),
 	}
 
 	seen := map[string]ServiceAccountRef{}
@@ -129,7 +129,7 @@ func Build(spec Spec) ([]*unstructured.Unstructured, error) {
 			return nil, fmt.Errorf("clients %s and %s both map to AuthorizationPolicy %q; authorize one of them by hand", prev, c, name)
 		}
 		seen[name] = c
-		ap := b.authorization(viz, name, "client", targetRef(KindServer, ServerName), serviceAccountRef(c.Namespace, c.Name))
+		ap := b.authorization(prom, name, "client", targetRef(KindServer, ServerName), serviceAccountRef(c.Namespace, c.Name))
 		ap.SetAnnotations(map[string]string{AnnotationAllowClient: c.String()})
 		objs = append(objs, ap)
 	}
@@ -140,8 +140,8 @@ func Build(spec Spec) ([]*unstructured.Unstructured, error) {
 			networks = append(networks, map[string]any{"cidr": c})
 		}
 		objs = append(objs,
-			b.object(KindNetworkAuthentication, viz, FederateName, "federate", map[string]any{"networks": networks}),
-			b.authorization(viz, FederateName, "federate", targetRef(KindServer, ServerName),
+			b.object(KindNetworkAuthentication, prom, FederateName, "federate", map[string]any{"networks": networks}),
+			b.authorization(prom, FederateName, "federate", targetRef(KindServer, ServerName),
 				policyRef(KindNetworkAuthentication, "", FederateName)),
 		)
 	}
@@ -149,7 +149,7 @@ func Build(spec Spec) ([]*unstructured.Unstructured, error) {
 	if len(s.ScrapeNamespaces) > 0 {
 		// Kubelet probes reach the proxy admin port from the node, outside the mesh; the address
 		// cannot be discovered, so (like linkerd-viz) every address is allowed, on both families.
-		objs = append(objs, b.object(KindNetworkAuthentication, viz, KubeletNetworkName, "kubelet", map[string]any{
+		objs = append(objs, b.object(KindNetworkAuthentication, prom, KubeletNetworkName, "kubelet", map[string]any{
 			"networks": []any{map[string]any{"cidr": "0.0.0.0/0"}, map[string]any{"cidr": "::/0"}},
 		}))
 	}
@@ -164,7 +164,7 @@ func Build(spec Spec) ([]*unstructured.Unstructured, error) {
 // scrapeObjects authorize /metrics on every proxy's admin port in ns for the scraper identities,
 // and keep the proxy's own probes working: once a Server has routes, only routed paths are served.
 func (b builder) scrapeObjects(ns string) []*unstructured.Unstructured {
-	viz := b.s.VizNamespace
+	prom := b.s.PrometheusNamespace
 	route := func(name string, paths ...string) *unstructured.Unstructured {
 		matches := make([]any, 0, len(paths))
 		for _, p := range paths {
@@ -185,9 +185,9 @@ func (b builder) scrapeObjects(ns string) []*unstructured.Unstructured {
 		route(ProxyMetricsRouteName, "/metrics"),
 		route(ProxyProbesRouteName, "/live", "/ready"),
 		b.authorization(ns, ProxyMetricsRouteName, "scrape", targetRef(KindHTTPRoute, ProxyMetricsRouteName),
-			policyRef(KindMeshTLSAuthentication, viz, b.s.MTLSAuthenticationName)),
+			policyRef(KindMeshTLSAuthentication, prom, b.s.MTLSAuthenticationName)),
 		b.authorization(ns, ProxyProbesRouteName, "scrape", targetRef(KindHTTPRoute, ProxyProbesRouteName),
-			policyRef(KindNetworkAuthentication, viz, KubeletNetworkName)),
+			policyRef(KindNetworkAuthentication, prom, KubeletNetworkName)),
 	}
 }
 

@@ -114,7 +114,7 @@ func (c Clients) unmerge(ctx context.Context, gvr schema.GroupVersionResource, t
 		uo.DryRun = []string{metav1.DryRunAll}
 	}
 	var ch Change
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+	err := retry.RetryOnConflict(conflictBackoff(), func() error {
 		ch = changeFor(t, ActionKept, opts.DryRun)
 		cur, err := ri.Get(ctx, t.GetName(), metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {

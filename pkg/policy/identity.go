@@ -5,9 +5,18 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/wait"
 )
+
+// conflictBackoff paces the read-modify-write of a shared MeshTLSAuthentication. client-go's
+// DefaultRetry gives up after five tries within about 50 ms, too soon when another writer keeps
+// updating the object; this keeps trying for about ten seconds.
+func conflictBackoff() wait.Backoff {
+	return wait.Backoff{Steps: 30, Duration: 10 * time.Millisecond, Factor: 1.3, Jitter: 0.5, Cap: time.Second}
+}
 
 // identityInfix separates `<sa>.<ns>` from `<linkerd namespace>.<trust domain>` in a mesh identity.
 const identityInfix = ".serviceaccount.identity."

@@ -34,11 +34,17 @@ func validInboundPolicy(p string) bool {
 // namespace annotation overrides clusterDefault; an unrecognised value is ignored, as Linkerd's
 // policy controller does. Pod-level annotations are not considered.
 func NeedsScrapeAuthorization(ns *corev1.Namespace, clusterDefault string) bool {
-	policy := clusterDefault
+	p, _ := EffectiveInboundPolicy(ns, clusterDefault)
+	return p == "deny"
+}
+
+// EffectiveInboundPolicy is the default inbound policy of ns's proxies: the namespace annotation
+// when it names a Linkerd policy (fromAnnotation), else clusterDefault.
+func EffectiveInboundPolicy(ns *corev1.Namespace, clusterDefault string) (policy string, fromAnnotation bool) {
 	if v, ok := ns.GetAnnotations()[DefaultInboundPolicyAnnotation]; ok && validInboundPolicy(v) {
-		policy = v
+		return v, true
 	}
-	return policy == "deny"
+	return clusterDefault, false
 }
 
 // ClusterDefaultInboundPolicy reads proxy.defaultInboundPolicy from the `values` key of the

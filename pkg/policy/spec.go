@@ -64,8 +64,11 @@ func (r ServiceAccountRef) validate() error {
 
 // Spec describes the authorization meshmon sets up around its Prometheus.
 type Spec struct {
-	// VizNamespace holds Prometheus, linkerd-viz and the shared authentication objects.
+	// VizNamespace is where linkerd-viz (metrics-api, its Prometheus, tap) runs.
 	VizNamespace string `json:"vizNamespace"`
+	// PrometheusNamespace is where meshmon's Prometheus runs, and with it every object of the
+	// viz-namespace kind (Server, authorizations, MeshTLSAuthentication); default VizNamespace.
+	PrometheusNamespace string `json:"prometheusNamespace,omitempty"`
 	// LinkerdNamespace and TrustDomain come from the cluster (linkerd-config); both are part of
 	// every mesh identity.
 	LinkerdNamespace string `json:"linkerdNamespace"`
@@ -74,7 +77,7 @@ type Spec struct {
 	ServerPodLabels map[string]string `json:"serverPodLabels"`
 	// Port is the Prometheus container port (default 9090).
 	Port int `json:"port"`
-	// PrometheusServiceAccount is meshmon's Prometheus ServiceAccount in VizNamespace.
+	// PrometheusServiceAccount is meshmon's Prometheus ServiceAccount in PrometheusNamespace.
 	PrometheusServiceAccount string `json:"prometheusServiceAccount"`
 	// MetricsAPIServiceAccount is linkerd-viz's metrics-api ServiceAccount in VizNamespace.
 	MetricsAPIServiceAccount string `json:"metricsAPIServiceAccount"`
@@ -82,7 +85,7 @@ type Spec struct {
 	AllowClients []ServiceAccountRef `json:"allowClients,omitempty"`
 	// AllowFederateFrom are networks outside the mesh allowed to reach Prometheus (federation).
 	AllowFederateFrom []string `json:"allowFederateFrom,omitempty"`
-	// MTLSAuthenticationName is the MeshTLSAuthentication in VizNamespace that lists the scraper
+	// MTLSAuthenticationName is the MeshTLSAuthentication in PrometheusNamespace that lists the scraper
 	// identities. An existing object not managed by meshmon is merged into, never replaced.
 	MTLSAuthenticationName string `json:"mtlsAuthenticationName"`
 	// ExtraIdentities are added to the scraper identities verbatim.
@@ -98,11 +101,11 @@ func Identity(serviceAccount, namespace, linkerdNamespace, trustDomain string) s
 }
 
 // ScraperIdentities are the identities allowed to scrape proxies: meshmon's Prometheus, viz's own
-// Prometheus and tap (all in the viz namespace), then ExtraIdentities; no duplicates.
+// Prometheus and tap (in the viz namespace), then ExtraIdentities; no duplicates.
 func (s Spec) ScraperIdentities() []string {
 	s = s.withDefaults()
 	ids := []string{
-		Identity(s.PrometheusServiceAccount, s.VizNamespace, s.LinkerdNamespace, s.TrustDomain),
+		Identity(s.PrometheusServiceAccount, s.PrometheusNamespace, s.LinkerdNamespace, s.TrustDomain),
 		Identity(vizPrometheusServiceAccount, s.VizNamespace, s.LinkerdNamespace, s.TrustDomain),
 		Identity(tapServiceAccount, s.VizNamespace, s.LinkerdNamespace, s.TrustDomain),
 	}
@@ -110,7 +113,16 @@ func (s Spec) ScraperIdentities() []string {
 	return dedupe(ids)
 }
 
+// Instance is the meshmon.io/instance label value of this installation's objects.
+func (s Spec) Instance() string {
+	s = s.withDefaults()
+	return labelValue(s.PrometheusNamespace + "." + s.PrometheusServiceAccount)
+}
+
 func (s Spec) withDefaults() Spec {
+	if s.PrometheusNamespace == "" {
+		s.PrometheusNamespace = s.VizNamespace
+	}
 	if s.Port == 0 {
 		s.Port = DefaultPort
 	}
@@ -132,7 +144,7 @@ func (s Spec) normalize() (Spec, error) {
 	var errs []string
 	add := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
 
-	for _, f := range [][2]string{{"viz namespace", s.VizNamespace}, {"Linkerd namespace", s.LinkerdNamespace}} {
+	for _, f := range [][2]string{{"viz namespace", s.VizNamespace}, {"Prometheus namespace", s.PrometheusNamespace}, {"Linkerd namespace", s.LinkerdNamespace}} {
 		if f[1] == "" {
 			add("%s is empty (it is read from the cluster; is Linkerd installed?)", f[0])
 		} else if e := validation.IsDNS1123Label(f[1]); len(e) > 0 {
@@ -145,7 +157,7 @@ func (s Spec) normalize() (Spec, error) {
 		add("trust domain %q: %s", s.TrustDomain, strings.Join(e, "; "))
 	}
 	if len(s.ServerPodLabels) == 0 {
-		add("Prometheus server pod labels are empty: the Server would select every pod in %q", s.VizNamespace)
+		add("Prometheus server pod labels are empty: the Server would select every pod in %q", s.PrometheusNamespace)
 	}
 	for _, k := range slices.Sorted(maps.Keys(s.ServerPodLabels)) {
 		v := s.ServerPodLabels[k]
