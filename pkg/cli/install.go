@@ -31,6 +31,13 @@ type installOptions struct {
 	repair       bool
 	userValues   map[string]any
 	chartVersion string
+
+	// The steps after the release: linkerd-viz rewiring and policy.
+	skipViz     bool
+	keepBundled bool
+	heartbeat   bool
+	skipPolicy  bool
+	policy      policySpecFlags
 }
 
 func newInstallCommand(g *globals) *cobra.Command {
@@ -95,6 +102,13 @@ reported at once. --dry-run prints what would be applied and changes nothing.`,
 	f.StringVar(&o.chart.Chart, "chart", "", "Use this chart instead of downloading it: a chart directory, a packaged .tgz, or an oci:// reference")
 	f.StringVar(&o.chart.Repo, "chart-repo", "", fmt.Sprintf("Chart repository: an https:// Helm repository or an oci:// registry (default %s)", release.DefaultChartRepo))
 	f.StringVar(&o.chartVersion, "chart-version", release.DefaultChartVersion, "Exact chart version to install")
+	f.BoolVar(&o.skipViz, "skip-viz", false, "Do not point linkerd-viz at the new Prometheus (see 'viz configure')")
+	f.BoolVar(&o.keepBundled, "keep-bundled", false, "Scale linkerd-viz's bundled Prometheus to 0 instead of removing it")
+	f.BoolVar(&o.heartbeat, "heartbeat", false, "Also point the control plane's heartbeat CronJob at the new Prometheus")
+	f.BoolVar(&o.skipPolicy, "skip-policy", false, "Do not apply the Linkerd authorization policy (see 'policy apply')")
+	f.StringArrayVar(&o.policy.clients, "allow-client", nil, "Also authorize this meshed client of Prometheus, as namespace/serviceaccount (repeatable), e.g. grafana/grafana")
+	f.StringArrayVar(&o.policy.federateFrom, "allow-federate-from", nil, "Also authorize this network outside the mesh, as a CIDR (repeatable), e.g. for federation")
+	f.StringVar(&o.policy.mtlsName, "mtls-authentication", "", "Merge the scraper identities into this existing MeshTLSAuthentication (default: meshmon's own)")
 	return cmd
 }
 
@@ -109,6 +123,12 @@ func (o *installOptions) Validate() error {
 	if err := o.chart.Validate(); err != nil {
 		return usageError("%w", err)
 	}
+	if o.skipViz && (o.keepBundled || o.heartbeat) {
+		return usageError("--keep-bundled and --heartbeat rewire linkerd-viz and cannot be combined with --skip-viz")
+	}
+	if o.skipPolicy && (len(o.policy.clients) > 0 || len(o.policy.federateFrom) > 0 || o.policy.mtlsName != "") {
+		return usageError("--allow-client, --allow-federate-from and --mtls-authentication shape the policy and cannot be combined with --skip-policy")
+	}
 	probe := o.valuesOptions(scrape.Defaults())
 	if _, _, err := probe.Resolve(); err != nil {
 		return usageError("%w", err)
@@ -118,6 +138,10 @@ func (o *installOptions) Validate() error {
 		return usageError("reading chart values from -f/--set/--set-string: %w", err)
 	}
 	o.userValues = user
+	o.policy.releaseName = o.values.ReleaseName
+	if err := o.policy.validate(); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -141,14 +165,22 @@ type installStep struct {
 }
 
 // steps is the install sequence: preflight (read-only checks of everything the later
-// steps need, reported together) → release (the Prometheus Helm release). Steps that
-// rewire linkerd-viz, apply the policies and run the checks follow the release step,
-// in that order, and find the release's result in the installation.
+// steps need, reported together) → release (the Prometheus Helm release) → viz (point
+// linkerd-viz at it) → policy (Linkerd authorization). Each later step finds the
+// server the release step installed (or, in a dry run, would install) in the
+// installation.
 func (o *installOptions) steps() []installStep {
-	return []installStep{
+	steps := []installStep{
 		{name: "preflight", run: o.preflight},
 		{name: "release", run: o.release},
 	}
+	if !o.skipViz {
+		steps = append(steps, installStep{name: "viz", run: o.configureViz})
+	}
+	if !o.skipPolicy {
+		steps = append(steps, installStep{name: "policy", run: o.applyPolicy})
+	}
+	return steps
 }
 
 // installation is what the steps of one install share.
@@ -162,7 +194,7 @@ type installation struct {
 	plan   *release.Plan
 	// result is the release step's outcome (nil in a dry run).
 	result *release.Result
-	// server is the installed Prometheus (nil in a dry run).
+	// server is the installed Prometheus (in a dry run: the one the chart would create).
 	server *release.Server
 }
 
@@ -248,6 +280,7 @@ func (o *installOptions) preflight(ctx context.Context, in *installation) error 
 		Mapper:           clients.Mapper,
 		// A dry run shows a stuck release in its header instead of stopping at it.
 		Repair: o.repair || o.dryRun,
+		Extra:  o.meshAccess(),
 	})
 	if err := release.PreflightFailures(results); err != nil {
 		p.Fail("preflight failed")
@@ -367,6 +400,9 @@ func (o *installOptions) printDryRun(in *installation) error {
 	if !strings.HasSuffix(manifest, "\n") {
 		b.WriteString("\n")
 	}
-	_, err = io.WriteString(o.g.streams.Out, b.String())
+	if _, err := io.WriteString(o.g.streams.Out, b.String()); err != nil {
+		return err
+	}
+	in.server, err = release.PlannedServer(manifest, t.Namespace, t.Release, in.params.ClusterDomain)
 	return err
 }

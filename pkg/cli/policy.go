@@ -103,8 +103,7 @@ func policySpec(ctx context.Context, g *globals, f *policySpecFlags, allowMissin
 	if err != nil {
 		return nil, err
 	}
-	env := &policyEnv{clients: c, pc: policy.Clients{Dynamic: c.Dynamic, Kube: c.Kube}}
-	env.params, err = scrape.Discover(ctx, c.Kube, g.linkerdNamespace, g.vizNamespace)
+	params, err := scrape.Discover(ctx, c.Kube, g.linkerdNamespace, g.vizNamespace)
 	if err != nil {
 		return nil, err
 	}
@@ -112,27 +111,38 @@ func policySpec(ctx context.Context, g *globals, f *policySpecFlags, allowMissin
 	if promNS == "" {
 		promNS = g.namespace()
 	}
-	spec := policy.Spec{
-		VizNamespace: env.params.VizNamespace, PrometheusNamespace: promNS,
-		LinkerdNamespace: env.params.LinkerdNamespace, TrustDomain: env.params.TrustDomain,
-		AllowClients: f.parsedClients, AllowFederateFrom: f.federateFrom, MTLSAuthenticationName: f.mtlsName,
-	}
-	srv, err := release.FindServer(ctx, c.Kube, promNS, f.releaseName, env.params.ClusterDomain)
+	srv, err := release.FindServer(ctx, c.Kube, promNS, f.releaseName, params.ClusterDomain)
 	switch {
 	case errors.Is(err, release.ErrServerNotFound) && allowMissingServer:
-		// Only names and the instance label matter for deleting; these are the defaults.
-		spec.ServerPodLabels = map[string]string{"app.kubernetes.io/instance": f.releaseName}
+		srv = nil
 	case errors.Is(err, release.ErrServerNotFound):
 		return nil, fmt.Errorf("%w\n(the policy protects meshmon's Prometheus: install it first with `%s install`, or name it with -n/--release-name)", err, g.host.Display)
 	case err != nil:
 		return nil, err
-	default:
-		env.server = srv
+	}
+	return policySpecFor(ctx, c, params, promNS, f, srv)
+}
+
+// policySpecFor builds the spec for a Prometheus server the caller already found (or, for
+// install --dry-run, the one its chart would create). A nil server names the objects from
+// the defaults, which is all delete needs.
+func policySpecFor(ctx context.Context, c *kube.Clients, params scrape.Params, promNS string, f *policySpecFlags, srv *release.Server) (*policyEnv, error) {
+	env := &policyEnv{clients: c, pc: policy.Clients{Dynamic: c.Dynamic, Kube: c.Kube}, params: params, server: srv}
+	spec := policy.Spec{
+		VizNamespace: params.VizNamespace, PrometheusNamespace: promNS,
+		LinkerdNamespace: params.LinkerdNamespace, TrustDomain: params.TrustDomain,
+		AllowClients: f.parsedClients, AllowFederateFrom: f.federateFrom, MTLSAuthenticationName: f.mtlsName,
+	}
+	if srv == nil {
+		// Only names and the instance label matter for deleting; these are the defaults.
+		spec.ServerPodLabels = map[string]string{"app.kubernetes.io/instance": f.releaseName}
+	} else {
 		spec.ServerPodLabels = srv.SelectorLabels
 		if len(spec.ServerPodLabels) == 0 {
 			spec.ServerPodLabels = srv.PodLabels
 		}
 		spec.PrometheusServiceAccount = srv.ServiceAccount
+		var err error
 		if spec.Port, err = policyContainerPort(srv); err != nil {
 			return nil, err
 		}

@@ -18,6 +18,9 @@ type uninstallOptions struct {
 	releaseName string
 	deleteData  bool
 	timeout     time.Duration
+	skipViz     bool
+	skipPolicy  bool
+	mtlsName    string
 }
 
 func newUninstallCommand(g *globals) *cobra.Command {
@@ -48,6 +51,9 @@ deletes it too.`,
 	f.StringVar(&o.releaseName, "release-name", o.releaseName, "Name of the Helm release")
 	f.BoolVar(&o.deleteData, "delete-data", false, "Delete the data volume claim too (the metrics are lost unless the volume's reclaim policy is Retain)")
 	f.DurationVar(&o.timeout, "timeout", o.timeout, "How long to wait for the objects to be deleted")
+	f.BoolVar(&o.skipViz, "skip-viz", false, "Leave linkerd-viz as it is instead of restoring its previous Prometheus settings")
+	f.BoolVar(&o.skipPolicy, "skip-policy", false, "Leave meshmon's authorization policy objects in place")
+	f.StringVar(&o.mtlsName, "mtls-authentication", "", "The MeshTLSAuthentication given to install with --mtls-authentication, to take meshmon's identities out of it")
 	return cmd
 }
 
@@ -69,14 +75,18 @@ type uninstallStep struct {
 	run  func(context.Context, *uninstallation) error
 }
 
-// steps is the uninstall sequence. Steps that restore linkerd-viz and delete the
-// policies come before the release removal, so nothing keeps pointing at, or
-// protecting, a Prometheus that is gone.
+// steps is the uninstall sequence. Restoring linkerd-viz and deleting the policies
+// come before the release removal, so nothing keeps pointing at, or protecting, a
+// Prometheus that is gone.
 func (o *uninstallOptions) steps() []uninstallStep {
-	return []uninstallStep{
-		{name: "connect", run: o.connect},
-		{name: "release", run: o.removeRelease},
+	steps := []uninstallStep{{name: "connect", run: o.connect}}
+	if !o.skipViz {
+		steps = append(steps, uninstallStep{name: "viz", run: o.restoreViz})
 	}
+	if !o.skipPolicy {
+		steps = append(steps, uninstallStep{name: "policy", run: o.deletePolicy})
+	}
+	return append(steps, uninstallStep{name: "release", run: o.removeRelease})
 }
 
 // uninstallation is what the steps of one uninstall share.

@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"strconv"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/yaml"
 )
 
 // Server is the running Prometheus server of a release, as the cluster
@@ -55,20 +57,34 @@ func FindServer(ctx context.Context, kc kubernetes.Interface, namespace, release
 	if err != nil {
 		return nil, fmt.Errorf("listing Services of release %s in %s: %w", releaseName, namespace, err)
 	}
+	s, err := newServer(namespace, releaseName, clusterDomain, svcs.Items)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.readWorkload(ctx, kc, sel); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// newServer picks the release's client-facing Service among svcs and
+// derives the URL from it.
+func newServer(namespace, releaseName, clusterDomain string, svcs []corev1.Service) (*Server, error) {
 	// In StatefulSet mode the chart adds a headless Service with the same labels; clients
 	// use the ClusterIP one.
 	var routable []corev1.Service
-	for _, svc := range svcs.Items {
+	for _, svc := range svcs {
 		if svc.Spec.ClusterIP != corev1.ClusterIPNone {
 			routable = append(routable, svc)
 		}
 	}
+	sel := ServerSelector(releaseName).String()
 	if len(routable) == 0 {
 		return nil, fmt.Errorf("%w: no Service labelled %s in namespace %s; is release %q installed there? (run install, or pass -n/--release-name)",
-			ErrServerNotFound, sel.LabelSelector, namespace, releaseName)
+			ErrServerNotFound, sel, namespace, releaseName)
 	}
 	if len(routable) > 1 {
-		return nil, fmt.Errorf("%d Services labelled %s in namespace %s; expected one", len(routable), sel.LabelSelector, namespace)
+		return nil, fmt.Errorf("%d Services labelled %s in namespace %s; expected one", len(routable), sel, namespace)
 	}
 	svc := &routable[0]
 	if len(svc.Spec.Ports) == 0 {
@@ -80,13 +96,64 @@ func FindServer(ctx context.Context, kc kubernetes.Interface, namespace, release
 			port = p
 		}
 	}
-	s := &Server{
+	return &Server{
 		Namespace: namespace, Release: releaseName, Service: svc, Port: port.Port,
 		URL: fmt.Sprintf("http://%s.%s.svc.%s:%s", svc.Name, namespace, clusterDomain, strconv.Itoa(int(port.Port))),
-	}
-	if err := s.readWorkload(ctx, kc, sel); err != nil {
+	}, nil
+}
+
+// PlannedServer is the server a rendered manifest would create: what a dry
+// run shows linkerd-viz and the policy pointing at, before anything exists.
+func PlannedServer(manifest, namespace, releaseName, clusterDomain string) (*Server, error) {
+	docs, err := manifestDocs(manifest)
+	if err != nil {
 		return nil, err
 	}
+	sel := ServerSelector(releaseName)
+	var svcs []corev1.Service
+	var workload func(*Server)
+	for _, doc := range docs {
+		var head struct {
+			Kind     string `json:"kind"`
+			Metadata struct {
+				Labels map[string]string `json:"labels"`
+			} `json:"metadata"`
+		}
+		if err := yaml.Unmarshal(doc, &head); err != nil {
+			return nil, fmt.Errorf("parsing a rendered object: %w", err)
+		}
+		if !sel.Matches(labels.Set(head.Metadata.Labels)) {
+			continue
+		}
+		switch head.Kind {
+		case "Service":
+			var svc corev1.Service
+			if err := yaml.Unmarshal(doc, &svc); err != nil {
+				return nil, fmt.Errorf("parsing the rendered Service: %w", err)
+			}
+			svcs = append(svcs, svc)
+		case "Deployment":
+			var d appsv1.Deployment
+			if err := yaml.Unmarshal(doc, &d); err != nil {
+				return nil, fmt.Errorf("parsing the rendered Deployment: %w", err)
+			}
+			workload = func(s *Server) { s.setWorkload("Deployment", d.Name, d.Spec.Selector, d.Spec.Template) }
+		case "StatefulSet":
+			var st appsv1.StatefulSet
+			if err := yaml.Unmarshal(doc, &st); err != nil {
+				return nil, fmt.Errorf("parsing the rendered StatefulSet: %w", err)
+			}
+			workload = func(s *Server) { s.setWorkload("StatefulSet", st.Name, st.Spec.Selector, st.Spec.Template) }
+		}
+	}
+	s, err := newServer(namespace, releaseName, clusterDomain, svcs)
+	if err != nil {
+		return nil, fmt.Errorf("the rendered chart has no usable server Service: %w", err)
+	}
+	if workload == nil {
+		return nil, fmt.Errorf("%w: the rendered chart has no Deployment or StatefulSet for release %s", ErrServerNotFound, releaseName)
+	}
+	workload(s)
 	return s, nil
 }
 

@@ -71,3 +71,25 @@ func TestFindServerMissing(t *testing.T) {
 		})
 	}
 }
+
+// A dry run shows viz and the policy the server the chart would create:
+// it must be exactly what FindServer later reads from the cluster.
+func TestPlannedServer(t *testing.T) {
+	for _, sts := range []bool{false, true} {
+		p := testPlan(t, func(o *ValuesOptions) { o.StatefulSet = sts })
+		s, err := PlannedServer(p.Manifest, "linkerd-viz", DefaultReleaseName, "example.org")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := "http://prometheus-server.linkerd-viz.svc.example.org:9090"; s.URL != want {
+			t.Errorf("statefulset=%v: URL = %q, want %q", sts, s.URL, want)
+		}
+		wantKind := map[bool]string{false: "Deployment", true: "StatefulSet"}[sts]
+		if s.WorkloadKind != wantKind || s.ServiceAccount != "prometheus-server" || len(s.SelectorLabels) != 3 {
+			t.Errorf("statefulset=%v: got kind %s, SA %s, selector %v", sts, s.WorkloadKind, s.ServiceAccount, s.SelectorLabels)
+		}
+	}
+	if _, err := PlannedServer("", "linkerd-viz", "prometheus", "cluster.local"); !errors.Is(err, ErrServerNotFound) {
+		t.Errorf("empty manifest: err = %v, want ErrServerNotFound", err)
+	}
+}

@@ -1,0 +1,116 @@
+//go:build e2e
+
+package release
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/meshmon/meshmon/e2e/framework"
+)
+
+var serverGVR = schema.GroupVersionResource{Group: "policy.linkerd.io", Version: "v1beta3", Resource: "servers"}
+
+// vizState is what install changes in linkerd-viz and uninstall must put back.
+type vizState struct {
+	metricsAPIArgs  []string
+	bundled         bool
+	externalPromAnn string
+}
+
+func readViz(t *testing.T, kc kubernetes.Interface) vizState {
+	t.Helper()
+	d, err := kc.AppsV1().Deployments("linkerd-viz").Get(ctx(t), "metrics-api", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s vizState
+	for _, c := range d.Spec.Template.Spec.Containers {
+		if c.Name == "metrics-api" {
+			s.metricsAPIArgs = c.Args
+		}
+	}
+	_, err = kc.AppsV1().Deployments("linkerd-viz").Get(ctx(t), "prometheus", metav1.GetOptions{})
+	switch {
+	case err == nil:
+		s.bundled = true
+	case !apierrors.IsNotFound(err):
+		t.Fatal(err)
+	}
+	ns, err := kc.CoreV1().Namespaces().Get(ctx(t), "linkerd-viz", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.externalPromAnn = ns.Annotations["viz.linkerd.io/external-prometheus"]
+	return s
+}
+
+func serverExists(t *testing.T, dc dynamic.Interface) bool {
+	t.Helper()
+	_, err := dc.Resource(serverGVR).Namespace("linkerd-viz").Get(ctx(t), "prometheus-server-admin", metav1.GetOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		t.Fatal(err)
+	}
+	return err == nil
+}
+
+// install performs release → viz → policy; uninstall undoes viz and policy and
+// keeps the data.
+func TestInstallWiresVizAndPolicyAndUninstallUndoesThem(t *testing.T) {
+	env := framework.Current(t)
+	kc, dc := env.Clients(t)
+	before := readViz(t, kc)
+	if !before.bundled || before.externalPromAnn != "" {
+		t.Fatalf("fixture viz should start with its bundled Prometheus and no external annotation: %+v", before)
+	}
+	const url = "http://prometheus-server.linkerd-viz.svc.cluster.local:9090"
+
+	dry := env.MustMeshmon(t, "kubectl", "install", "--chart", chartDir(t), "--dry-run")
+	for _, want := range []string{"# linkerd-viz (cli-installed, namespace linkerd-viz): point it at " + url, "-prometheus-url=" + url, "kind: Server", "name: prometheus-server-admin", "accessPolicy: deny"} {
+		if !strings.Contains(dry.Stdout, want) {
+			t.Errorf("install --dry-run output lacks %q", want)
+		}
+	}
+	if after := readViz(t, kc); !slices.Equal(after.metricsAPIArgs, before.metricsAPIArgs) || !after.bundled || serverExists(t, dc) {
+		t.Fatalf("--dry-run changed viz or applied policy: %+v", after)
+	}
+
+	r := env.MustMeshmon(t, "kubectl", "install", "--chart", chartDir(t))
+	wired := readViz(t, kc)
+	if !slices.Contains(wired.metricsAPIArgs, "-prometheus-url="+url) {
+		t.Errorf("metrics-api args after install = %v, want -prometheus-url=%s", wired.metricsAPIArgs, url)
+	}
+	if wired.bundled || wired.externalPromAnn != url {
+		t.Errorf("after install: bundled Prometheus present=%v, namespace annotation=%q", wired.bundled, wired.externalPromAnn)
+	}
+	if !serverExists(t, dc) {
+		t.Errorf("install did not apply the policy Server; stdout:\n%s", r.Stdout)
+	}
+
+	// Running it again changes nothing anywhere.
+	again := env.MustMeshmon(t, "kubectl", "install", "--chart", chartDir(t))
+	if !strings.Contains(again.Stdout, "already up to date") || !strings.Contains(again.Stderr, "linkerd-viz already uses") || !strings.Contains(again.Stderr, "authorization policy unchanged") {
+		t.Errorf("second install was not a no-op:\nstdout:\n%s\nstderr:\n%s", again.Stdout, again.Stderr)
+	}
+
+	claim := waitBound(t, kc, "linkerd-viz", "prometheus-server")
+	env.MustMeshmon(t, "linkerd", "uninstall")
+	restored := readViz(t, kc)
+	if !slices.Equal(restored.metricsAPIArgs, before.metricsAPIArgs) || !restored.bundled || restored.externalPromAnn != "" {
+		t.Errorf("uninstall did not restore viz: before %+v, after %+v", before, restored)
+	}
+	if serverExists(t, dc) {
+		t.Error("uninstall left the policy Server behind")
+	}
+	if kept := pvc(t, kc, "linkerd-viz", "prometheus-server"); kept.UID != claim.UID {
+		t.Errorf("uninstall did not keep the PVC (UID %s, was %s)", kept.UID, claim.UID)
+	}
+	env.MustMeshmon(t, "kubectl", "uninstall", "--delete-data")
+}
