@@ -119,6 +119,7 @@ Get started:
 		newInstallCommand(g),
 		newUninstallCommand(g),
 		newStatusCommand(g),
+		newCheckCommand(g),
 		newVizCommand(g),
 		newPolicyCommand(g),
 		newVersionCommand(g),

@@ -1,0 +1,232 @@
+package checks
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	authv1 "k8s.io/api/authorization/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/version"
+	"k8s.io/client-go/discovery"
+
+	"github.com/meshmon/meshmon/pkg/check"
+	"github.com/meshmon/meshmon/pkg/kube"
+	"github.com/meshmon/meshmon/pkg/policy"
+	"github.com/meshmon/meshmon/pkg/scrape"
+)
+
+// minKubernetes is the oldest Kubernetes meshmon supports: that of the
+// oldest Linkerd serving Server v1beta3 (2.16).
+const minKubernetes = "1.22.0"
+
+// KubernetesAPI checks that the cluster can be reached and that the user may
+// do what the run needs.
+func KubernetesAPI(e *Env) check.Category {
+	rbacDesc := "can read what the checks need"
+	if e.opts.Pre {
+		rbacDesc = "can create what install needs"
+	}
+	return check.Category{
+		Name: CategoryKubernetesAPI,
+		Checks: []check.Check{
+			{
+				ID:          idClient,
+				Description: "can initialize the Kubernetes client",
+				HintAnchor:  "mm-k8s-client",
+				Fatal:       true,
+				Run: func(ctx context.Context) error {
+					_, err := e.Clients(ctx)
+					return err
+				},
+			},
+			{
+				ID:          idAPI,
+				Description: "can query the Kubernetes API",
+				HintAnchor:  "mm-k8s-api",
+				Fatal:       true,
+				Retryable:   true,
+				Needs:       []string{idClient},
+				Run:         e.checkAPI,
+			},
+			{
+				Description: "Kubernetes version is supported",
+				HintAnchor:  "mm-k8s-version",
+				Needs:       []string{idAPI},
+				Run:         e.checkVersion,
+			},
+			{
+				Description: rbacDesc,
+				HintAnchor:  "mm-k8s-rbac",
+				Needs:       []string{idAPI},
+				Run:         e.checkRBAC,
+			},
+		},
+	}
+}
+
+func (e *Env) serverVersion(ctx context.Context) (string, error) {
+	c, err := e.Clients(ctx)
+	if err != nil {
+		return "", err
+	}
+	info, err := discovery.ToDiscoveryInterfaceWithContext(c.Kube.Discovery()).ServerVersionWithContext(ctx)
+	if err != nil {
+		return "", kube.Unreachable(c.Host, c.Context, err)
+	}
+	return info.GitVersion, nil
+}
+
+func (e *Env) checkAPI(ctx context.Context) error {
+	_, err := e.serverVersion(ctx)
+	return err
+}
+
+func (e *Env) checkVersion(ctx context.Context) error {
+	v, err := e.serverVersion(ctx)
+	if err != nil {
+		return err
+	}
+	got, err := version.ParseGeneric(v)
+	if err != nil {
+		return fmt.Errorf("the API server reports version %q, which is not a Kubernetes version; meshmon needs Kubernetes %s or newer", v, minKubernetes)
+	}
+	if got.LessThan(version.MustParseGeneric(minKubernetes)) {
+		return fmt.Errorf("Kubernetes %s is too old: meshmon (and Linkerd's Server v1beta3 policy) need %s or newer; upgrade the cluster", v, minKubernetes)
+	}
+	return nil
+}
+
+// access is one permission the run needs, and why.
+type access struct {
+	verb, group, resource, subresource, namespace string
+	why                                           string
+}
+
+func (a access) String() string {
+	res := a.resource
+	if a.subresource != "" {
+		res += "/" + a.subresource
+	}
+	if a.group != "" {
+		res += "." + a.group
+	}
+	where := "in all namespaces"
+	switch {
+	case a.namespace != "":
+		where = "in namespace " + a.namespace
+	case clusterScoped(a.resource):
+		where = "(cluster-wide)"
+	}
+	return fmt.Sprintf("%s %s %s (%s)", a.verb, res, where, a.why)
+}
+
+func clusterScoped(resource string) bool {
+	switch resource {
+	case "namespaces", "persistentvolumes", "storageclasses", "clusterroles", "clusterrolebindings", "customresourcedefinitions":
+		return true
+	}
+	return false
+}
+
+// neededAccess lists what the health checks (or, with Pre, install) do.
+func (e *Env) neededAccess(ctx context.Context) []access {
+	ns, err := e.promNamespace(ctx)
+	if err != nil {
+		ns = scrape.DefaultVizNamespace
+	}
+	viz := e.opts.VizNamespace
+	if viz == "" {
+		if v, err := e.vizNamespace(ctx); err == nil {
+			viz = v
+		} else {
+			viz = scrape.DefaultVizNamespace
+		}
+	}
+	lnk := e.opts.LinkerdNamespace
+	if e.opts.Pre {
+		return []access{
+			{"get", "", "configmaps", "", lnk, "read linkerd-config"},
+			{"list", "", "pods", "", "", "find the meshed namespaces"},
+			{"create", "", "secrets", "", ns, "store the Helm release"},
+			{"create", "", "configmaps", "", ns, "Prometheus configuration"},
+			{"create", "", "services", "", ns, "Prometheus Service"},
+			{"create", "", "serviceaccounts", "", ns, "Prometheus identity"},
+			{"create", "", "persistentvolumeclaims", "", ns, "Prometheus data volume"},
+			{"create", "apps", "deployments", "", ns, "Prometheus server"},
+			{"create", "rbac.authorization.k8s.io", "clusterroles", "", "", "pod discovery for Prometheus"},
+			{"create", "rbac.authorization.k8s.io", "clusterrolebindings", "", "", "pod discovery for Prometheus"},
+			{"patch", "apps", "deployments", "", viz, "point metrics-api at the new Prometheus"},
+			{"patch", "", "namespaces", "", "", "annotate the viz namespace"},
+			{"create", policy.Group, "servers", "", ns, "protect Prometheus"},
+			{"create", policy.Group, "authorizationpolicies", "", ns, "authorize metrics-api"},
+			{"create", policy.Group, "meshtlsauthentications", "", ns, "name the scrapers"},
+		}
+	}
+	needs := []access{
+		{"get", "", "configmaps", "", lnk, "read linkerd-config"},
+		{"get", "", "namespaces", "", "", "find linkerd-viz"},
+		{"list", "", "secrets", "", ns, "read the Helm release"},
+		{"list", "", "services", "", ns, "find the Prometheus Service"},
+		{"list", "apps", "deployments", "", ns, "find the Prometheus server"},
+		{"get", "", "persistentvolumeclaims", "", ns, "check the data volume"},
+		{"get", "", "persistentvolumes", "", "", "check the reclaim policy"},
+		{"list", "storage.k8s.io", "storageclasses", "", "", "check the storage class"},
+		{"list", "", "pods", "", "", "measure meshed-pod coverage"},
+		{"get", "apps", "deployments", "", viz, "read metrics-api's Prometheus URL"},
+		{"list", policy.Group, "servers", "", ns, "check the Prometheus Server policy"},
+		{"list", policy.Group, "authorizationpolicies", "", ns, "check who may query Prometheus"},
+	}
+	if e.opts.PrometheusURL == "" {
+		needs = append(needs, access{"create", "", "pods", "portforward", ns, "reach Prometheus"})
+	}
+	if e.opts.DashboardURL == "" {
+		needs = append(needs, access{"create", "", "pods", "portforward", viz, "reach the dashboard"})
+	}
+	return needs
+}
+
+func (e *Env) checkRBAC(ctx context.Context) error {
+	kc, err := e.kube(ctx)
+	if err != nil {
+		return err
+	}
+	needs := e.neededAccess(ctx)
+	denied := make([]string, len(needs))
+	errs := make([]error, len(needs))
+	var wg sync.WaitGroup
+	// The reviews are independent; asking them together keeps the check
+	// at one round trip on a distant API server.
+	for i, a := range needs {
+		wg.Go(func() {
+			r, err := kc.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, &authv1.SelfSubjectAccessReview{
+				Spec: authv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &authv1.ResourceAttributes{
+					Verb: a.verb, Group: a.group, Resource: a.resource, Subresource: a.subresource, Namespace: a.namespace,
+				}},
+			}, metav1.CreateOptions{})
+			switch {
+			case err != nil:
+				errs[i] = err
+			case !r.Status.Allowed:
+				denied[i] = a.String()
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return fmt.Errorf("asking the API server what you may do (SelfSubjectAccessReview): %w", err)
+		}
+	}
+	var missing []string
+	for _, d := range denied {
+		if d != "" {
+			missing = append(missing, d)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("missing %d %s; ask a cluster admin to grant %s:%s", len(missing), plural(len(missing), "permission", "permissions"),
+			plural(len(missing), "it", "them"), allBullets(missing))
+	}
+	return nil
+}

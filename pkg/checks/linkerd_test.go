@@ -1,0 +1,46 @@
+package checks
+
+import (
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/meshmon/meshmon/pkg/check"
+	"github.com/meshmon/meshmon/pkg/scrape"
+)
+
+func TestLinkerd(t *testing.T) {
+	t.Run("no control plane", func(t *testing.T) {
+		f := newFixture(t)
+		f.delete(corev1.SchemeGroupVersion.WithResource("configmaps"), "linkerd", scrape.LinkerdConfigName)
+		res := f.run(Options{})
+		expect(t, res, "Linkerd control plane is installed", check.StatusError, `no ConfigMap linkerd-config in namespace "linkerd"`, "-L/--linkerd-namespace")
+		expect(t, res, "Prometheus server Service and workload exist", check.StatusSkipped)
+	})
+	t.Run("other control plane namespace", func(t *testing.T) {
+		f := newFixture(t)
+		expect(t, f.run(Options{LinkerdNamespace: "l5d"}), "Linkerd control plane is installed", check.StatusError, `namespace "l5d"`)
+	})
+	t.Run("viz missing", func(t *testing.T) {
+		f := newFixture(t)
+		f.delete(corev1.SchemeGroupVersion.WithResource("namespaces"), "", vizNS)
+		res := f.run(Options{})
+		expect(t, res, "linkerd-viz is installed", check.StatusError, "no namespace has the label linkerd.io/extension=viz")
+		res = f.run(Options{VizNamespace: "viz"})
+		expect(t, res, "linkerd-viz is installed", check.StatusError, `namespace "viz" does not exist`)
+	})
+	t.Run("install method", func(t *testing.T) {
+		f := newFixture(t)
+		d := f.deployment(vizNS, metricsAPIName)
+		d.Annotations[createdByAnnotation] = "linkerd/helm edge-26.8.3"
+		f.update(d)
+		expect(t, f.run(Options{}), "linkerd-viz install method is known", check.StatusSuccess, "installed with Helm (edge-26.8.3)")
+		delete(d.Annotations, createdByAnnotation)
+		d.Spec.Template.Annotations = map[string]string{createdByAnnotation: "linkerd/cli edge-26.8.3"}
+		f.update(d)
+		expect(t, f.run(Options{}), "linkerd-viz install method is known", check.StatusSuccess, "installed with the linkerd CLI (edge-26.8.3)")
+		d.Spec.Template.Annotations = nil
+		f.update(d)
+		expect(t, f.run(Options{}), "linkerd-viz install method is known", check.StatusWarning, "cannot tell whether linkerd-viz in linkerd-viz was installed with Helm or the linkerd CLI")
+	})
+}
