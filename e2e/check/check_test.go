@@ -24,6 +24,7 @@ import (
 	"github.com/meshmon/meshmon/e2e/framework"
 	"github.com/meshmon/meshmon/pkg/policy"
 	"github.com/meshmon/meshmon/pkg/release"
+	"github.com/meshmon/meshmon/pkg/scrape"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -87,7 +88,7 @@ func linkerdCheckArgs(t *testing.T, env *framework.Env) []string {
 // volume never binds. The subtests depend on each other and run in order.
 func TestCheck(t *testing.T) {
 	env := framework.Current(t)
-	kc, dc := env.Clients(t)
+	kc, _ := env.Clients(t)
 
 	t.Run("not installed", func(t *testing.T) {
 		r := env.Meshmon(t, "linkerd", linkerdCheckArgs(t, env)...)
@@ -106,13 +107,19 @@ func TestCheck(t *testing.T) {
 		}
 	})
 
-	vals, params := meshmonValues(t, kc, release.ValuesOptions{ClusterName: "east", ScrapeInterval: "2s"})
-	installRelease(t, env, "prometheus", vizNS, vals)
+	// The real install: release, viz rewired, policy applied. Its final check
+	// runs later, once the real Prometheus is up.
+	installArgs := []string{"install", "--chart", chartDir(t), "--cluster-name", "east", "--scrape-interval", "2s"}
+	env.MustMeshmon(t, "kubectl", append(installArgs, "--skip-check")...)
+	params, err := scrape.Discover(ctxT(t), kc, "linkerd", vizNS)
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv := serverPod(t, kc, vizNS, "prometheus")
-
-	// Rewiring viz replaces pods, so it comes before the pods are served.
-	wireViz(t, kc, serverURL)
-	applyPolicy(t, kc, dc, params)
+	// Rewiring viz replaced metrics-api's pod and removed the bundled
+	// Prometheus: serve the pods only once that has settled.
+	waitRolledOut(t, kc, vizNS, "metrics-api")
+	waitGone(t, kc, vizNS, "linkerd.io/extension=viz,component=prometheus")
 
 	// Every pod with an IP answers Prometheus' scrapes; Prometheus' own
 	// proxy reports that it authorized metrics-api.
@@ -131,6 +138,13 @@ func TestCheck(t *testing.T) {
 	waitScraped(t, kc, mesh, p.URL, 0)
 	// The dashboard's traffic is an increase over a minute: two scrapes at least.
 	time.Sleep(5 * time.Second)
+
+	t.Run("install ends with the checks", func(t *testing.T) {
+		r := env.Meshmon(t, "kubectl", installArgs...)
+		if r.Code != 0 || !strings.Contains(r.Stdout, "already up to date") || !strings.HasSuffix(r.Stdout, "Status check results are √\n") {
+			t.Errorf("install over a healthy setup: exit %d\n%s\n%s", r.Code, r.Stdout, r.Stderr)
+		}
+	})
 
 	t.Run("healthy", func(t *testing.T) {
 		r := env.Meshmon(t, "kubectl", "check")
@@ -195,17 +209,12 @@ func TestCheck(t *testing.T) {
 	})
 
 	t.Run("broken", func(t *testing.T) {
-		// viz goes back to its own Prometheus, as after `viz restore`.
-		setMetricsAPIURL(t, kc, bundledURL)
-		if _, err := kc.AppsV1().Deployments(vizNS).Create(ctxT(t), bundledPrometheus(), metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
+		// viz goes back to its own Prometheus.
+		env.MustMeshmon(t, "kubectl", "viz", "restore")
+		waitRolledOut(t, kc, vizNS, "metrics-api")
 		waitRolledOut(t, kc, vizNS, "prometheus")
-		env.Kubectl(t, "annotate", "namespace", vizNS, "viz.linkerd.io/external-prometheus-")
 		// The policy is gone; Prometheus' proxy starts refusing Grafana.
-		if _, err := policy.Delete(ctxT(t), policy.Clients{Dynamic: dc, Kube: kc}, policyObjects(t, params), policy.DeleteOptions{}); err != nil {
-			t.Fatal(err)
-		}
+		env.MustMeshmon(t, "kubectl", "policy", "delete")
 		grafana := policy.Identity("grafana", "grafana", params.LinkerdNamespace, params.TrustDomain)
 		mesh.Proxy(t, vizNS, srv.Name).SetAuthz(
 			[]framework.AuthzSample{{Server: policy.ServerName, Port: 9090, ClientID: metricsAPI, Authorization: policy.AdminAuthorizationName, Requests: 17}},

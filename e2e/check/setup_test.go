@@ -19,17 +19,12 @@ import (
 	"helm.sh/helm/v4/pkg/storage/driver"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/meshmon/meshmon/e2e/framework"
 	"github.com/meshmon/meshmon/pkg/helmclient"
 	"github.com/meshmon/meshmon/pkg/kube"
-	"github.com/meshmon/meshmon/pkg/policy"
 	"github.com/meshmon/meshmon/pkg/prom"
 	"github.com/meshmon/meshmon/pkg/release"
 	"github.com/meshmon/meshmon/pkg/scrape"
@@ -40,7 +35,6 @@ const (
 	serverName = "prometheus-server"
 	serverURL  = "http://prometheus-server.linkerd-viz.svc.cluster.local:9090"
 	serverHost = "prometheus-server.linkerd-viz.svc.cluster.local:9090"
-	bundledURL = "http://prometheus.linkerd-viz.svc.cluster.local:9090"
 )
 
 func ctxT(t *testing.T) context.Context {
@@ -49,8 +43,20 @@ func ctxT(t *testing.T) context.Context {
 	return ctx
 }
 
+// chartDir is the fixture chart, which plays the prometheus-community chart.
+func chartDir(t *testing.T) string {
+	t.Helper()
+	p, err := filepath.Abs(filepath.Join("..", "testdata", "charts", "prometheus"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // installRelease installs the fixture prometheus chart with the Helm SDK and
-// meshmon's values, as the install command will.
+// meshmon's values but without waiting for it, as a plain `helm install`
+// would: unlike meshmon's install, which rolls back a release that does not
+// become ready, this leaves a release whose volume never binds in place.
 func installRelease(t *testing.T, env *framework.Env, name, namespace string, vals map[string]any) {
 	t.Helper()
 	flags := kube.NewConfigFlags()
@@ -64,11 +70,10 @@ func installRelease(t *testing.T, env *framework.Env, name, namespace string, va
 	} else if !errors.Is(err, driver.ErrReleaseNotFound) {
 		t.Fatalf("reading release %s/%s: %v", namespace, name, err)
 	}
-	ch, err := loader.Load(filepath.Join("..", "testdata", "charts", "prometheus"))
+	ch, err := loader.Load(chartDir(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	helmkube.ManagedFieldsManager = "helm"
 	in := action.NewInstall(cfg)
 	in.WaitStrategy = helmkube.HookOnlyStrategy
 	in.ReleaseName, in.Namespace, in.CreateNamespace = name, namespace, true
@@ -117,42 +122,6 @@ func releaseSelector(name string) string {
 	return release.ServerSelector(name).String()
 }
 
-// wireViz points linkerd-viz at meshmon's Prometheus the CLI-installed way:
-// metrics-api's argument, the bundled Prometheus removed, the namespace
-// annotated (what `meshmon viz configure` does).
-func wireViz(t *testing.T, kc kubernetes.Interface, promURL string) {
-	t.Helper()
-	setMetricsAPIURL(t, kc, promURL)
-	err := kc.AppsV1().Deployments(vizNS).Delete(ctxT(t), "prometheus", metav1.DeleteOptions{})
-	if err != nil && !apierrors.IsNotFound(err) {
-		t.Fatal(err)
-	}
-	waitGone(t, kc, vizNS, "linkerd.io/extension=viz,component=prometheus")
-	patch := fmt.Sprintf(`{"metadata":{"annotations":{"viz.linkerd.io/external-prometheus":%q}}}`, promURL)
-	if _, err := kc.CoreV1().Namespaces().Patch(ctxT(t), vizNS, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func setMetricsAPIURL(t *testing.T, kc kubernetes.Interface, promURL string) {
-	t.Helper()
-	defer waitRolledOut(t, kc, vizNS, "metrics-api")
-	d, err := kc.AppsV1().Deployments(vizNS).Get(ctxT(t), "metrics-api", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, c := range d.Spec.Template.Spec.Containers {
-		for j, a := range c.Args {
-			if strings.HasPrefix(a, "-prometheus-url=") {
-				d.Spec.Template.Spec.Containers[i].Args[j] = "-prometheus-url=" + promURL
-			}
-		}
-	}
-	if _, err := kc.AppsV1().Deployments(vizNS).Update(ctxT(t), d, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // waitRolledOut waits until a Deployment runs only pods of its latest
 // template, none of them terminating: their IPs are the ones to serve.
 func waitRolledOut(t *testing.T, kc kubernetes.Interface, ns, name string) {
@@ -198,27 +167,6 @@ func waitGone(t *testing.T, kc kubernetes.Interface, ns, selector string) {
 		}
 		return nil
 	})
-}
-
-// policyObjects are what meshmon applies around the release's server.
-func policyObjects(t *testing.T, p scrape.Params) []*unstructured.Unstructured {
-	t.Helper()
-	objs, err := policy.Build(policy.Spec{
-		VizNamespace: vizNS, PrometheusNamespace: vizNS, LinkerdNamespace: p.LinkerdNamespace, TrustDomain: p.TrustDomain,
-		ServerPodLabels: map[string]string{"app.kubernetes.io/component": "server", "app.kubernetes.io/name": "prometheus", "app.kubernetes.io/instance": "prometheus"},
-		Port:            9090, PrometheusServiceAccount: serverName,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return objs
-}
-
-func applyPolicy(t *testing.T, kc kubernetes.Interface, dc dynamic.Interface, p scrape.Params) {
-	t.Helper()
-	if _, err := policy.Apply(ctxT(t), policy.Clients{Dynamic: dc, Kube: kc}, policyObjects(t, p), policy.ApplyOptions{}); err != nil {
-		t.Fatalf("applying the policy: %v", err)
-	}
 }
 
 // serverArgs are the retention flags of the release's server container,
@@ -298,22 +246,6 @@ func waitScraped(t *testing.T, kc kubernetes.Interface, mesh *framework.FakeMesh
 		}
 		return nil
 	})
-}
-
-// bundledPrometheus stands in for linkerd-viz's own Prometheus Deployment
-// (the fixture's was deleted when viz was rewired).
-func bundledPrometheus() *appsv1.Deployment {
-	one := int32(1)
-	l := map[string]string{"linkerd.io/extension": "viz", "component": "prometheus"}
-	return &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: "prometheus", Namespace: vizNS, Labels: l},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: &one, Selector: &metav1.LabelSelector{MatchLabels: l},
-			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: l}, Spec: corev1.PodSpec{
-				Containers: []corev1.Container{{Name: "prometheus", Image: "prom/prometheus:v3.14.0", Ports: []corev1.ContainerPort{{ContainerPort: 9090}}}},
-			}},
-		},
-	}
 }
 
 // addMeshedPods runs n meshed pods (a Deployment in namespace "load") and

@@ -30,26 +30,26 @@ func TestRefusedInstallsWriteNothing(t *testing.T) {
 	chart := chartDir(t)
 
 	t.Run("invalid size", func(t *testing.T) {
-		expectFailure(t, env, 2, []string{`storage size "20gb" is not a Kubernetes quantity: write it like 20Gi`}, "install", "-n", ns, "--chart", chart, "--storage-size", "20gb")
+		expectFailure(t, env, 2, []string{`storage size "20gb" is not a Kubernetes quantity: write it like 20Gi`}, "install", "--skip-check", "-n", ns, "--chart", chart, "--storage-size", "20gb")
 		nothingWritten(t, kc, ns)
 	})
 	t.Run("unknown storage class", func(t *testing.T) {
 		expectFailure(t, env, 1, []string{
 			"preflight found 1 problem(s); nothing was changed in the cluster",
 			`storage class "gold" does not exist`, "available:", "standard", "--storage-class",
-		}, "install", "-n", ns, "--chart", chart, "--storage-class", "gold")
+		}, "install", "--skip-check", "-n", ns, "--chart", chart, "--storage-class", "gold")
 		nothingWritten(t, kc, ns)
 	})
 	t.Run("missing Linkerd", func(t *testing.T) {
 		expectFailure(t, env, 1, []string{
 			"there is no ConfigMap linkerd-config in namespace mesh-nowhere, so Linkerd is not installed there",
 			"-L/--linkerd-namespace",
-		}, "install", "-n", ns, "--chart", chart, "-L", "mesh-nowhere")
+		}, "install", "--skip-check", "-n", ns, "--chart", chart, "-L", "mesh-nowhere")
 		nothingWritten(t, kc, ns)
 	})
 	t.Run("missing namespace", func(t *testing.T) {
 		expectFailure(t, env, 1, []string{"namespace mm-nowhere does not exist", "kubectl create namespace mm-nowhere"},
-			"install", "-n", "mm-nowhere", "--chart", chart)
+			"install", "--skip-check", "-n", "mm-nowhere", "--chart", chart)
 	})
 
 	limited := []string{"--kubeconfig", env.LimitedKubeconfig()}
@@ -58,7 +58,7 @@ func TestRefusedInstallsWriteNothing(t *testing.T) {
 			"you may not read ConfigMap linkerd/linkerd-config",
 			"you may not list Secrets in namespace " + ns,
 			"you may not get, list, watch, create, patch and delete clusterroles.rbac.authorization.k8s.io",
-		}, append([]string{"install", "-n", ns, "--chart", chart}, limited...)...)
+		}, append([]string{"install", "--skip-check", "-n", ns, "--chart", chart}, limited...)...)
 		nothingWritten(t, kc, ns)
 	})
 
@@ -88,7 +88,7 @@ func TestRefusedInstallsWriteNothing(t *testing.T) {
 		// RBAC changes reach the authorizer's cache within a moment.
 		var r framework.Result
 		framework.Eventually(t, 30*time.Second, func() error {
-			r = env.Meshmon(t, "kubectl", append([]string{"install", "-n", ns, "--chart", chart}, limited...)...)
+			r = env.Meshmon(t, "kubectl", append([]string{"install", "--skip-check", "-n", ns, "--chart", chart}, limited...)...)
 			if strings.Contains(r.Stderr, "you may not read ConfigMap") {
 				return errors.New("the read permissions are not in effect yet")
 			}
@@ -128,7 +128,7 @@ func TestInterruptedInstallIsNotLeftPending(t *testing.T) {
 
 	c, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(c, filepath.Join(env.Bin, "kubectl-meshmon"), "install", "-n", ns, "--chart", chartDir(t), "--storage-class", "mm-no-volumes")
+	cmd := exec.CommandContext(c, filepath.Join(env.Bin, "kubectl-meshmon"), "install", "--skip-check", "-n", ns, "--chart", chartDir(t), "--storage-class", "mm-no-volumes")
 	cmd.Env = os.Environ()
 	output, err := cmd.StdoutPipe()
 	if err != nil {

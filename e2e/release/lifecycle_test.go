@@ -25,7 +25,7 @@ func TestLifecycle(t *testing.T) {
 
 	t.Run("dry run changes nothing", func(t *testing.T) {
 		before := snapshot(t, env, ns)
-		r := env.MustMeshmon(t, "kubectl", "install", "--chart", chart, "--dry-run")
+		r := env.MustMeshmon(t, "kubectl", "install", "--skip-check", "--chart", chart, "--dry-run")
 		for _, want := range []string{
 			"# kubectl meshmon install --dry-run: nothing below has been applied.",
 			"# Release prometheus in namespace linkerd-viz: would install (no release yet).",
@@ -44,7 +44,7 @@ func TestLifecycle(t *testing.T) {
 			t.Error("progress went to stdout, mixed with the manifests")
 		}
 		// An override that breaks what Linkerd needs is warned about on stderr only.
-		r = env.MustMeshmon(t, "kubectl", "install", "--chart", chart, "--dry-run", "--set", "server.service.servicePort=80")
+		r = env.MustMeshmon(t, "kubectl", "install", "--skip-check", "--chart", chart, "--dry-run", "--set", "server.service.servicePort=80")
 		if !strings.Contains(r.Stderr, "‼ warning: server.service.servicePort: is 80, not the integer 9090") || strings.Contains(r.Stdout, "warning") {
 			t.Errorf("the port override warning is missing or on stdout:\nstderr:\n%s", r.Stderr)
 		}
@@ -58,7 +58,7 @@ func TestLifecycle(t *testing.T) {
 
 	t.Run("install", func(t *testing.T) {
 		start := time.Now()
-		r := env.MustMeshmon(t, "kubectl", "install", "--chart", chart)
+		r := env.MustMeshmon(t, "kubectl", "install", "--skip-check", "--chart", chart)
 		t.Logf("install took %s", time.Since(start).Round(10*time.Millisecond))
 		if !strings.Contains(r.Stdout, "Installed release prometheus (revision 1, chart prometheus 29.27.0) in namespace linkerd-viz.") ||
 			!strings.Contains(r.Stdout, "Prometheus: http://prometheus-server.linkerd-viz.svc.cluster.local:9090") {
@@ -120,7 +120,7 @@ func TestLifecycle(t *testing.T) {
 	})
 
 	t.Run("install again changes nothing", func(t *testing.T) {
-		r := env.MustMeshmon(t, "kubectl", "install", "--chart", chart)
+		r := env.MustMeshmon(t, "kubectl", "install", "--skip-check", "--chart", chart)
 		if !strings.Contains(r.Stdout, "Release prometheus is already up to date (revision 1, chart prometheus 29.27.0); nothing changed.") {
 			t.Errorf("second install output:\n%s", r.Stdout)
 		}
@@ -130,7 +130,7 @@ func TestLifecycle(t *testing.T) {
 	})
 
 	t.Run("upgrade", func(t *testing.T) {
-		r := env.MustMeshmon(t, "kubectl", "install", "--chart", chart, "--retention", "30d")
+		r := env.MustMeshmon(t, "kubectl", "install", "--skip-check", "--chart", chart, "--retention", "30d")
 		if !strings.Contains(r.Stdout, "Upgraded release prometheus to revision 2 (chart prometheus 29.27.0; values changed).") {
 			t.Errorf("upgrade output:\n%s", r.Stdout)
 		}
@@ -201,7 +201,7 @@ func TestLifecycle(t *testing.T) {
 	})
 
 	t.Run("reinstall binds the same volume", func(t *testing.T) {
-		r := env.MustMeshmon(t, "kubectl", "install", "--chart", chart)
+		r := env.MustMeshmon(t, "kubectl", "install", "--skip-check", "--chart", chart)
 		if !strings.Contains(r.Stdout, "Installed release prometheus (revision 1") {
 			t.Errorf("reinstall output:\n%s", r.Stdout)
 		}

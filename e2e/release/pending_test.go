@@ -24,7 +24,7 @@ func TestPendingUpgradeRepair(t *testing.T) {
 	createNamespace(t, kc, ns)
 	chart := chartDir(t)
 
-	r := env.MustMeshmon(t, "linkerd", "install", "-n", ns, "--chart", chart)
+	r := env.MustMeshmon(t, "linkerd", "install", "--skip-check", "-n", ns, "--chart", chart)
 	if !strings.Contains(r.Stdout, "Installed release prometheus (revision 1") {
 		t.Fatalf("linkerd meshmon install:\n%s", r.Stdout)
 	}
@@ -42,7 +42,7 @@ func TestPendingUpgradeRepair(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	refused := env.Meshmon(t, "linkerd", "install", "-n", ns, "--chart", chart)
+	refused := env.Meshmon(t, "linkerd", "install", "--skip-check", "-n", ns, "--chart", chart)
 	if refused.Code != 1 {
 		t.Fatalf("install over a pending upgrade: exit %d\n%s", refused.Code, refused.Stderr)
 	}
@@ -58,12 +58,12 @@ func TestPendingUpgradeRepair(t *testing.T) {
 		t.Errorf("the refused install wrote: %v", revs)
 	}
 
-	dry := env.MustMeshmon(t, "linkerd", "install", "-n", ns, "--chart", chart, "--dry-run")
+	dry := env.MustMeshmon(t, "linkerd", "install", "--skip-check", "-n", ns, "--chart", chart, "--dry-run")
 	if !strings.Contains(dry.Stdout, "# Release prometheus in namespace mm-pending-upgrade: blocked: ") {
 		t.Errorf("the dry run does not say the release is blocked:\n%.400s", dry.Stdout)
 	}
 
-	fixed := env.MustMeshmon(t, "linkerd", "install", "-n", ns, "--chart", chart, "--repair")
+	fixed := env.MustMeshmon(t, "linkerd", "install", "--skip-check", "-n", ns, "--chart", chart, "--repair")
 	for _, want := range []string{
 		"Repaired: release prometheus was stuck in pending-upgrade at revision 2; marked it failed and rolled back to revision 1 (now revision 3).",
 		"Release prometheus is already up to date (revision 3, chart prometheus 29.27.0); nothing changed.",
@@ -99,9 +99,9 @@ func TestPendingInstallRepair(t *testing.T) {
 		t.Fatal(err)
 	}
 	expectFailure(t, env, 1, []string{"stuck in pending-install at revision 1", "uninstall the unfinished release (keeping its data volume) and install it again"},
-		"install", "-n", ns, "--chart", chart)
+		"install", "--skip-check", "-n", ns, "--chart", chart)
 
-	fixed := env.MustMeshmon(t, "kubectl", "install", "-n", ns, "--chart", chart, "--repair")
+	fixed := env.MustMeshmon(t, "kubectl", "install", "--skip-check", "-n", ns, "--chart", chart, "--repair")
 	for _, want := range []string{
 		"Repaired: release prometheus was stuck in pending-install at revision 1; uninstalled the unfinished release (its data volume is kept).",
 		"Installed release prometheus (revision 1, chart prometheus 29.27.0) in namespace mm-pending-install.",

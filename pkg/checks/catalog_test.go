@@ -13,8 +13,6 @@ import (
 	"testing"
 
 	"helm.sh/helm/v4/pkg/release/common"
-	storagev1 "k8s.io/api/storage/v1"
-	fakediscovery "k8s.io/client-go/discovery/fake"
 
 	"github.com/meshmon/meshmon/pkg/check"
 )
@@ -79,9 +77,8 @@ func TestHealthyClusterPassesEverything(t *testing.T) {
 
 func TestCatalogIsValidForEveryOptionSet(t *testing.T) {
 	for _, opts := range []Options{
-		{}, {Pre: true}, {Proxy: true}, {PrometheusURL: "http://p:9090", DashboardURL: "http://d"},
+		{}, {Proxy: true}, {PrometheusURL: "http://p:9090", DashboardURL: "http://d"},
 		{Namespace: "monitoring"}, {Categories: []string{"targets"}}, {Categories: []string{"meshmon-policy", "viz"}},
-		{Pre: true, Categories: []string{"pre-install"}},
 	} {
 		cats, err := Catalog(NewEnv(opts, Deps{}))
 		if err != nil {
@@ -121,7 +118,6 @@ func TestCategorySelectionAddsWhatItDependsOn(t *testing.T) {
 		{Options{Proxy: true}, []string{CategoryKubernetesAPI, CategoryLinkerd, CategoryRelease, CategoryPrometheusAPI, CategoryTargets}},
 		{Options{Categories: []string{"kubernetes-api"}}, []string{CategoryKubernetesAPI}},
 		{Options{Categories: []string{"prometheus-operator"}}, []string{CategoryKubernetesAPI, CategoryPrometheusOperator}},
-		{Options{Pre: true}, []string{CategoryKubernetesAPI, CategoryLinkerd, CategoryPreInstall}},
 		// Whole categories come along: the Prometheus API category also
 		// compares with linkerd-config and the release.
 		{Options{PrometheusURL: "http://x:9090", Categories: []string{"federation"}}, []string{CategoryKubernetesAPI, CategoryLinkerd, CategoryRelease, CategoryPrometheusAPI, CategoryFederation}},
@@ -139,8 +135,8 @@ func TestCategorySelectionAddsWhatItDependsOn(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "unknown check category nope: choose from kubernetes-api, linkerd, release") {
 		t.Errorf("unknown category error = %v", err)
 	}
-	if got := CategoryNames(false); len(got) != 10 || got[0] != CategoryKubernetesAPI || got[9] != CategoryPrometheusOperator {
-		t.Errorf("CategoryNames(false) = %q", got)
+	if got := CategoryNames(); len(got) != 10 || got[0] != CategoryKubernetesAPI || got[9] != CategoryPrometheusOperator {
+		t.Errorf("CategoryNames() = %q", got)
 	}
 }
 
@@ -212,32 +208,4 @@ func resultNames(res check.Results) []string {
 		out = append(out, c.Name)
 	}
 	return out
-}
-
-func TestPreflight(t *testing.T) {
-	f := newFixture(t)
-	res := f.run(Options{Pre: true})
-	expect(t, res, "can create what install needs", check.StatusSuccess)
-	expect(t, res, "storage class for the data volume exists", check.StatusSuccess, "standard (default)")
-	expect(t, res, "no Helm operation is pending on the release", check.StatusSuccess, "release prometheus revision 1 (deployed) will be upgraded")
-	expect(t, res, "Linkerd policy API is served", check.StatusSuccess)
-
-	f.denied["create clusterroles "] = true
-	f.releases[0].Info.Status = common.StatusPendingUpgrade
-	res = f.run(Options{Pre: true, StorageClass: "fast"})
-	expect(t, res, "can create what install needs", check.StatusError, "create clusterroles.rbac.authorization.k8s.io (cluster-wide) (pod discovery for Prometheus)")
-	expect(t, res, "storage class for the data volume exists", check.StatusError, `StorageClass "fast" does not exist`)
-	expect(t, res, "no Helm operation is pending on the release", check.StatusError, "stuck in pending-upgrade")
-
-	f.releases = nil
-	f.delete(storagev1.SchemeGroupVersion.WithResource("storageclasses"), "", storageName)
-	f.setDiscovery(false)
-	res = f.run(Options{Pre: true})
-	expect(t, res, "storage class for the data volume exists", check.StatusError, "no default StorageClass")
-	expect(t, res, "no Helm operation is pending on the release", check.StatusSuccess, "release prometheus will be installed in linkerd-viz")
-
-	f.kube.Discovery().(*fakediscovery.FakeDiscovery).Resources = nil
-	res = f.run(Options{Pre: true, StorageClass: "-"})
-	expect(t, res, "storage class for the data volume exists", check.StatusSuccess, "statically provisioned")
-	expect(t, res, "Linkerd policy API is served", check.StatusError, "servers.policy.linkerd.io/v1beta3", "upgrade Linkerd to 2.16")
 }

@@ -21,7 +21,6 @@ const CategoryPrefix = "meshmon-"
 const (
 	CategoryKubernetesAPI      = CategoryPrefix + "kubernetes-api"
 	CategoryLinkerd            = CategoryPrefix + "linkerd"
-	CategoryPreInstall         = CategoryPrefix + "pre-install"
 	CategoryRelease            = CategoryPrefix + "release"
 	CategoryPersistence        = CategoryPrefix + "persistence"
 	CategoryPrometheusAPI      = CategoryPrefix + "prometheus-api"
@@ -51,21 +50,17 @@ const (
 	idDashboard     = "dashboard"
 )
 
-// suite returns every category of the selected suite, in output order.
+// suite returns every category of the health suite, in output order.
 func suite(e *Env) []check.Category {
-	if e.opts.Pre {
-		return []check.Category{KubernetesAPI(e), Linkerd(e), PreInstall(e)}
-	}
 	return []check.Category{
 		KubernetesAPI(e), Linkerd(e), Release(e), Persistence(e), PrometheusAPI(e),
 		Targets(e), Federation(e), Viz(e), Policy(e), PrometheusOperator(e),
 	}
 }
 
-// CategoryNames lists the categories of the health suite (pre=false) or of
-// the preflight suite, in output order.
-func CategoryNames(pre bool) []string {
-	e := NewEnv(Options{Pre: pre}, Deps{})
+// CategoryNames lists the categories of the health suite, in output order.
+func CategoryNames() []string {
+	e := NewEnv(Options{}, Deps{})
 	var names []string
 	for _, c := range suite(e) {
 		names = append(names, c.Name)
@@ -102,7 +97,7 @@ func Catalog(e *Env) ([]check.Category, error) {
 			return nil, fmt.Errorf("unknown check %s %s: choose from %s", plural(len(unknown), "category", "categories"),
 				strings.Join(unknown, ", "), strings.Join(valid, ", "))
 		}
-	case e.opts.Proxy && !e.opts.Pre:
+	case e.opts.Proxy:
 		want[CategoryTargets] = true
 	default:
 		return all, nil

@@ -39,11 +39,6 @@ type Options struct {
 	PrometheusURL string
 	// DashboardURL, when set, is used instead of a port-forward to viz's web pod.
 	DashboardURL string
-	// StorageClass is the class install will ask for ("" = the default class);
-	// only the preflight checks read it.
-	StorageClass string
-	// Pre selects the preflight suite (before install) instead of the health suite.
-	Pre bool
 	// Proxy limits the health suite to the data-plane checks.
 	Proxy bool
 	// Categories, when not empty, limits the run to these categories (with or
@@ -88,9 +83,9 @@ type Deps struct {
 	Clients func() (*Clients, error)
 	// Releases reads Helm releases.
 	Releases ReleaseReader
-	// VizDetector tells how linkerd-viz was installed; nil reads the
-	// linkerd.io/created-by annotation of its metrics-api Deployment.
-	VizDetector VizDetector
+	// Helm makes a Helm configuration for a namespace, to read a
+	// Helm-installed linkerd-viz; nil when no Helm releases can be read.
+	Helm func(namespace string) (*action.Configuration, error)
 	// PortForward opens tunnels; nil uses kube.PortForward.
 	PortForward PortForwarder
 	// Transport carries HTTP requests to Prometheus and the dashboard; nil
@@ -167,9 +162,6 @@ func NewEnv(opts Options, deps Deps) *Env {
 	}
 	if deps.PortForward == nil {
 		deps.PortForward = kubePortForward
-	}
-	if deps.VizDetector == nil {
-		deps.VizDetector = DetectVizByAnnotation
 	}
 	if deps.Transport == nil {
 		deps.Transport = http.DefaultTransport.(*http.Transport).Clone()

@@ -18,6 +18,7 @@ import (
 	"helm.sh/helm/v4/pkg/storage/driver"
 
 	"github.com/meshmon/meshmon/pkg/check"
+	"github.com/meshmon/meshmon/pkg/release"
 )
 
 func TestHelmReleasesReadsHelmStorage(t *testing.T) {
@@ -25,7 +26,7 @@ func TestHelmReleasesReadsHelmStorage(t *testing.T) {
 	cfg := &action.Configuration{Releases: store, KubeClient: &kubefake.PrintingKubeClient{Out: io.Discard}}
 	for v, st := range map[int]common.Status{1: common.StatusSuperseded, 2: common.StatusPendingUpgrade} {
 		r := &releasev1.Release{Name: "prometheus", Namespace: vizNS, Version: v, Info: &releasev1.Info{Status: st},
-			Chart: &chart.Chart{Metadata: &chart.Metadata{Name: "prometheus", Version: PinnedChartVersion}}}
+			Chart: &chart.Chart{Metadata: &chart.Metadata{Name: "prometheus", Version: release.DefaultChartVersion}}}
 		if err := store.Create(r); err != nil {
 			t.Fatal(err)
 		}

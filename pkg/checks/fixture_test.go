@@ -41,6 +41,7 @@ import (
 	"github.com/meshmon/meshmon/pkg/policy"
 	"github.com/meshmon/meshmon/pkg/release"
 	"github.com/meshmon/meshmon/pkg/scrape"
+	"github.com/meshmon/meshmon/pkg/viz"
 )
 
 // The cluster the fixture models: Linkerd in "linkerd", viz and meshmon's
@@ -405,7 +406,7 @@ func (f *fixture) release(rev int, st common.Status, name string) *releasev1.Rel
 		Name: name, Namespace: vizNS, Version: rev,
 		Info: &releasev1.Info{Status: st, Description: "Install complete", LastDeployed: time.Date(2026, 11, 22, 4, 0, 0, 0, time.UTC)},
 		Chart: &chart.Chart{
-			Metadata: &chart.Metadata{Name: "prometheus", Version: PinnedChartVersion, AppVersion: "v3.14.0"},
+			Metadata: &chart.Metadata{Name: "prometheus", Version: release.DefaultChartVersion, AppVersion: "v3.14.0"},
 			Values: map[string]any{"server": map[string]any{
 				"global":    map[string]any{"scrape_interval": "1m", "scrape_timeout": "10s", "evaluation_interval": "1m"},
 				"retention": "15d", "retentionSize": "",
@@ -466,7 +467,7 @@ func (f *fixture) kubeObjects() []runtime.Object {
 	objs := []runtime.Object{
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "linkerd", Labels: map[string]string{"linkerd.io/is-control-plane": "true"}}},
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: vizNS, Labels: map[string]string{"linkerd.io/extension": "viz"},
-			Annotations: map[string]string{ExternalPrometheusAnnotation: serverURL}}},
+			Annotations: map[string]string{viz.AnnotationExternalPrometheus: serverURL}}},
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: appNS}},
 		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: scrape.LinkerdConfigName, Namespace: "linkerd"},
 			Data: map[string]string{"values": "clusterDomain: cluster.local\nidentityTrustDomain: cluster.local\nproxyContainerName: linkerd-proxy\n"}},
@@ -489,14 +490,14 @@ func (f *fixture) kubeObjects() []runtime.Object {
 		},
 		&corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: pvName}, Spec: corev1.PersistentVolumeSpec{PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimRetain}},
 		&storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: storageName, Annotations: map[string]string{isDefaultClassAnnotation: "true"}}, Provisioner: "kubernetes.io/no-provisioner"},
-		&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: metricsAPIName, Namespace: vizNS, Annotations: map[string]string{createdByAnnotation: "linkerd/cli " + vizVersion}},
+		&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: viz.MetricsAPIName, Namespace: vizNS, Annotations: map[string]string{viz.AnnotationCreatedBy: "linkerd/cli " + vizVersion}},
 			Spec: appsv1.DeploymentSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{
-				{Name: metricsAPIName, Args: []string{"-controller-namespace=linkerd", "-prometheus-url=" + serverURL}}, proxyContainerSpec()}}}}},
+				{Name: viz.MetricsAPIName, Args: []string{"-controller-namespace=linkerd", "-prometheus-url=" + serverURL}}, proxyContainerSpec()}}}}},
 		&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: webName, Namespace: vizNS},
 			Spec: appsv1.DeploymentSpec{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"component": "web", "linkerd.io/extension": "viz"}},
 				Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{
 					{Name: webName, Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8084}, {Name: "admin", ContainerPort: 9994}}}}}}}},
-		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: metricsAPIName, Namespace: vizNS}},
+		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: viz.MetricsAPIName, Namespace: vizNS}},
 		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: serverName, Namespace: vizNS}},
 	}
 	for i := range f.appPods {

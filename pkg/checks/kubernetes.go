@@ -23,10 +23,6 @@ const minKubernetes = "1.22.0"
 // KubernetesAPI checks that the cluster can be reached and that the user may
 // do what the run needs.
 func KubernetesAPI(e *Env) check.Category {
-	rbacDesc := "can read what the checks need"
-	if e.opts.Pre {
-		rbacDesc = "can create what install needs"
-	}
 	return check.Category{
 		Name: CategoryKubernetesAPI,
 		Checks: []check.Check{
@@ -56,7 +52,7 @@ func KubernetesAPI(e *Env) check.Category {
 				Run:         e.checkVersion,
 			},
 			{
-				Description: rbacDesc,
+				Description: "can read what the checks need",
 				HintAnchor:  "mm-k8s-rbac",
 				Needs:       []string{idAPI},
 				Run:         e.checkRBAC,
@@ -129,7 +125,7 @@ func clusterScoped(resource string) bool {
 	return false
 }
 
-// neededAccess lists what the health checks (or, with Pre, install) do.
+// neededAccess lists what the health checks do.
 func (e *Env) neededAccess(ctx context.Context) []access {
 	ns, err := e.promNamespace(ctx)
 	if err != nil {
@@ -144,25 +140,6 @@ func (e *Env) neededAccess(ctx context.Context) []access {
 		}
 	}
 	lnk := e.opts.LinkerdNamespace
-	if e.opts.Pre {
-		return []access{
-			{"get", "", "configmaps", "", lnk, "read linkerd-config"},
-			{"list", "", "pods", "", "", "find the meshed namespaces"},
-			{"create", "", "secrets", "", ns, "store the Helm release"},
-			{"create", "", "configmaps", "", ns, "Prometheus configuration"},
-			{"create", "", "services", "", ns, "Prometheus Service"},
-			{"create", "", "serviceaccounts", "", ns, "Prometheus identity"},
-			{"create", "", "persistentvolumeclaims", "", ns, "Prometheus data volume"},
-			{"create", "apps", "deployments", "", ns, "Prometheus server"},
-			{"create", "rbac.authorization.k8s.io", "clusterroles", "", "", "pod discovery for Prometheus"},
-			{"create", "rbac.authorization.k8s.io", "clusterrolebindings", "", "", "pod discovery for Prometheus"},
-			{"patch", "apps", "deployments", "", viz, "point metrics-api at the new Prometheus"},
-			{"patch", "", "namespaces", "", "", "annotate the viz namespace"},
-			{"create", policy.Group, "servers", "", ns, "protect Prometheus"},
-			{"create", policy.Group, "authorizationpolicies", "", ns, "authorize metrics-api"},
-			{"create", policy.Group, "meshtlsauthentications", "", ns, "name the scrapers"},
-		}
-	}
 	needs := []access{
 		{"get", "", "configmaps", "", lnk, "read linkerd-config"},
 		{"get", "", "namespaces", "", "", "find linkerd-viz"},

@@ -7,6 +7,7 @@ import (
 
 	"github.com/meshmon/meshmon/pkg/check"
 	"github.com/meshmon/meshmon/pkg/scrape"
+	"github.com/meshmon/meshmon/pkg/viz"
 )
 
 func TestLinkerd(t *testing.T) {
@@ -31,16 +32,18 @@ func TestLinkerd(t *testing.T) {
 	})
 	t.Run("install method", func(t *testing.T) {
 		f := newFixture(t)
-		d := f.deployment(vizNS, metricsAPIName)
-		d.Annotations[createdByAnnotation] = "linkerd/helm edge-26.8.3"
+		d := f.deployment(vizNS, viz.MetricsAPIName)
+		d.Annotations[viz.AnnotationCreatedBy] = "linkerd/helm edge-26.8.3"
 		f.update(d)
-		expect(t, f.run(Options{}), "linkerd-viz install method is known", check.StatusSuccess, "installed with Helm (edge-26.8.3)")
-		delete(d.Annotations, createdByAnnotation)
-		d.Spec.Template.Annotations = map[string]string{createdByAnnotation: "linkerd/cli edge-26.8.3"}
+		// Helm's annotation with no release behind it: helm template or GitOps,
+		// which a rewiring by patch would be reverted by.
+		expect(t, f.run(Options{}), "linkerd-viz install method is known", check.StatusWarning, "no Helm release owns it")
+		delete(d.Annotations, viz.AnnotationCreatedBy)
+		d.Spec.Template.Annotations = map[string]string{viz.AnnotationCreatedBy: "linkerd/cli edge-26.8.3"}
 		f.update(d)
 		expect(t, f.run(Options{}), "linkerd-viz install method is known", check.StatusSuccess, "installed with the linkerd CLI (edge-26.8.3)")
 		d.Spec.Template.Annotations = nil
 		f.update(d)
-		expect(t, f.run(Options{}), "linkerd-viz install method is known", check.StatusWarning, "cannot tell whether linkerd-viz in linkerd-viz was installed with Helm or the linkerd CLI")
+		expect(t, f.run(Options{}), "linkerd-viz install method is known", check.StatusWarning, "no linkerd.io/created-by annotation")
 	})
 }

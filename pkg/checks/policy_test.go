@@ -11,6 +11,7 @@ import (
 
 	"github.com/meshmon/meshmon/pkg/check"
 	"github.com/meshmon/meshmon/pkg/policy"
+	"github.com/meshmon/meshmon/pkg/viz"
 )
 
 func TestPolicyObjects(t *testing.T) {
@@ -99,7 +100,7 @@ func TestPolicyOverlap(t *testing.T) {
 
 func TestPolicyServiceAccounts(t *testing.T) {
 	f := newFixture(t)
-	f.delete(corev1.SchemeGroupVersion.WithResource("serviceaccounts"), vizNS, metricsAPIName)
+	f.delete(corev1.SchemeGroupVersion.WithResource("serviceaccounts"), vizNS, viz.MetricsAPIName)
 	expect(t, f.run(Options{}), "authorized ServiceAccounts exist", check.StatusError,
 		"ServiceAccount linkerd-viz/metrics-api (authorized by prometheus-server-admin)", "--allow-client")
 }

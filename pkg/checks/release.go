@@ -20,10 +20,6 @@ import (
 	"github.com/meshmon/meshmon/pkg/scrape"
 )
 
-// PinnedChartVersion is the prometheus chart version meshmon installs by
-// default and whose behaviour the checks know.
-const PinnedChartVersion = "29.27.0"
-
 // defaultListenPort is Prometheus' own default (--web.listen-address=0.0.0.0:9090).
 const defaultListenPort = 9090
 
@@ -248,8 +244,8 @@ func (e *Env) checkChartVersion(ctx context.Context) error {
 	if md.Name != "prometheus" {
 		return fmt.Errorf("release %s/%s was made from chart %q, not the prometheus-community \"prometheus\" chart meshmon checks against; the other checks may misjudge it", rel.Namespace, rel.Name, md.Name)
 	}
-	if md.Version != PinnedChartVersion {
-		return fmt.Errorf("chart prometheus-%s is installed; meshmon pins %s and knows its behaviour: run meshmon install to move to it (or keep yours knowingly)", md.Version, PinnedChartVersion)
+	if md.Version != release.DefaultChartVersion {
+		return fmt.Errorf("chart prometheus-%s is installed; meshmon pins %s and knows its behaviour: run meshmon install to move to it (or keep yours knowingly)", md.Version, release.DefaultChartVersion)
 	}
 	return nil
 }

@@ -19,16 +19,13 @@ import (
 	"github.com/meshmon/meshmon/pkg/check"
 	"github.com/meshmon/meshmon/pkg/kube"
 	"github.com/meshmon/meshmon/pkg/release"
+	"github.com/meshmon/meshmon/pkg/viz"
 )
 
 // Facts of linkerd-viz the wiring checks read.
 const (
-	// ExternalPrometheusAnnotation on the viz namespace names the Prometheus
-	// viz uses; linkerd viz check warns when it is missing.
-	ExternalPrometheusAnnotation = "viz.linkerd.io/external-prometheus"
-	prometheusURLFlag            = "prometheus-url"
-	webName                      = "web"
-	webPort                      = 8084
+	webName = "web"
+	webPort = 8084
 	// bundledPrometheusSelector selects viz's own Prometheus Deployment.
 	bundledPrometheusSelector = "linkerd.io/extension=viz,component=prometheus"
 	// dashboardHost is a Host the web server accepts by default; it answers
@@ -51,12 +48,12 @@ func (e *Env) metricsAPIDeployment(ctx context.Context) (*appsv1.Deployment, err
 		if err != nil {
 			return nil, err
 		}
-		d, err := kc.AppsV1().Deployments(ns).Get(ctx, metricsAPIName, metav1.GetOptions{})
+		d, err := kc.AppsV1().Deployments(ns).Get(ctx, viz.MetricsAPIName, metav1.GetOptions{})
 		switch {
 		case apierrors.IsNotFound(err):
 			return nil, nil
 		case err != nil:
-			return nil, apiErr("get", "deployments", ns, metricsAPIName, err)
+			return nil, apiErr("get", "deployments", ns, viz.MetricsAPIName, err)
 		}
 		return d, nil
 	})
@@ -180,16 +177,16 @@ func (e *Env) checkMetricsAPIURL(ctx context.Context) error {
 	}
 	ns, _ := e.vizNamespace(ctx)
 	if d == nil {
-		return fmt.Errorf("linkerd-viz has no %s Deployment in namespace %s, so nothing serves the dashboards and linkerd viz stat; reinstall linkerd-viz", metricsAPIName, ns)
+		return fmt.Errorf("linkerd-viz has no %s Deployment in namespace %s, so nothing serves the dashboards and linkerd viz stat; reinstall linkerd-viz", viz.MetricsAPIName, ns)
 	}
 	var got string
 	found := false
 	for _, c := range d.Spec.Template.Spec.Containers {
-		if c.Name != metricsAPIName {
+		if c.Name != viz.MetricsAPIName {
 			continue
 		}
 		for _, a := range append(append([]string{}, c.Command...), c.Args...) {
-			for _, prefix := range []string{"-" + prometheusURLFlag + "=", "--" + prometheusURLFlag + "="} {
+			for _, prefix := range []string{"-" + viz.PrometheusURLFlag + "=", "--" + viz.PrometheusURLFlag + "="} {
 				if v, ok := strings.CutPrefix(a, prefix); ok {
 					got, found = v, true
 				}
@@ -197,10 +194,10 @@ func (e *Env) checkMetricsAPIURL(ctx context.Context) error {
 		}
 	}
 	if !found {
-		return fmt.Errorf("%s has no -%s argument, so it does not query this Prometheus (%s); rewire it with meshmon viz configure", metricsAPIName, prometheusURLFlag, s.URL)
+		return fmt.Errorf("%s has no -%s argument, so it does not query this Prometheus (%s); rewire it with meshmon viz configure", viz.MetricsAPIName, viz.PrometheusURLFlag, s.URL)
 	}
 	if ok, why := e.sameService(ctx, got, ns, s); !ok {
-		return fmt.Errorf("%s queries %s, not this Prometheus (%s): %s; the dashboards and linkerd viz stat show another Prometheus or nothing: rewire it with meshmon viz configure", metricsAPIName, got, s.URL, why)
+		return fmt.Errorf("%s queries %s, not this Prometheus (%s): %s; the dashboards and linkerd viz stat show another Prometheus or nothing: rewire it with meshmon viz configure", viz.MetricsAPIName, got, s.URL, why)
 	}
 	return nil
 }
@@ -235,13 +232,13 @@ func (e *Env) checkVizAnnotation(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	v, ok := ns.Annotations[ExternalPrometheusAnnotation]
+	v, ok := ns.Annotations[viz.AnnotationExternalPrometheus]
 	if !ok || v == "" {
 		return fmt.Errorf("namespace %s lacks the annotation %s, so linkerd viz check warns that viz runs without Prometheus; meshmon viz configure sets it (kubectl annotate ns %s %s=%s)",
-			ns.Name, ExternalPrometheusAnnotation, ns.Name, ExternalPrometheusAnnotation, s.URL)
+			ns.Name, viz.AnnotationExternalPrometheus, ns.Name, viz.AnnotationExternalPrometheus, s.URL)
 	}
 	if ok, why := e.sameService(ctx, v, ns.Name, s); !ok {
-		return fmt.Errorf("namespace %s has %s=%s, not this Prometheus (%s): %s; meshmon viz configure corrects it", ns.Name, ExternalPrometheusAnnotation, v, s.URL, why)
+		return fmt.Errorf("namespace %s has %s=%s, not this Prometheus (%s): %s; meshmon viz configure corrects it", ns.Name, viz.AnnotationExternalPrometheus, v, s.URL, why)
 	}
 	return nil
 }

@@ -9,10 +9,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/meshmon/meshmon/pkg/check"
+	"github.com/meshmon/meshmon/pkg/viz"
 )
 
 func setMetricsAPIArgs(f *fixture, args ...string) {
-	d := f.deployment(vizNS, metricsAPIName)
+	d := f.deployment(vizNS, viz.MetricsAPIName)
 	d.Spec.Template.Spec.Containers[0].Args = args
 	f.update(d)
 }
@@ -42,7 +43,7 @@ func TestVizWiring(t *testing.T) {
 	}
 	t.Run("no metrics-api", func(t *testing.T) {
 		f := newFixture(t)
-		f.delete(appsv1.SchemeGroupVersion.WithResource("deployments"), vizNS, metricsAPIName)
+		f.delete(appsv1.SchemeGroupVersion.WithResource("deployments"), vizNS, viz.MetricsAPIName)
 		expect(t, f.run(Options{}), "metrics-api queries this Prometheus", check.StatusError, "linkerd-viz has no metrics-api Deployment")
 	})
 }
@@ -65,7 +66,7 @@ func TestVizAnnotation(t *testing.T) {
 	f.update(ns)
 	expect(t, f.run(Options{}), "viz namespace annotation names this Prometheus", check.StatusWarning,
 		"namespace linkerd-viz lacks the annotation viz.linkerd.io/external-prometheus", "kubectl annotate ns linkerd-viz viz.linkerd.io/external-prometheus="+serverURL)
-	ns.Annotations = map[string]string{ExternalPrometheusAnnotation: "http://prometheus.linkerd-viz.svc.cluster.local:9090"}
+	ns.Annotations = map[string]string{viz.AnnotationExternalPrometheus: "http://prometheus.linkerd-viz.svc.cluster.local:9090"}
 	f.update(ns)
 	expect(t, f.run(Options{}), "viz namespace annotation names this Prometheus", check.StatusWarning, "not this Prometheus")
 }

@@ -13,7 +13,6 @@ import (
 
 	"github.com/meshmon/meshmon/pkg/check"
 	"github.com/meshmon/meshmon/pkg/checks"
-	"github.com/meshmon/meshmon/pkg/helmclient"
 	"github.com/meshmon/meshmon/pkg/release"
 	"github.com/meshmon/meshmon/pkg/ui"
 )
@@ -55,7 +54,8 @@ Prometheus and the dashboard are reached through port-forwards via the API
 server (--prometheus-url and --dashboard-url reach them another way).
 
 Categories: %s.
-The exit status is 1 when a check fails.`, strings.Join(categoryFlagNames(false), ", ")),
+--pre runs, instead, the preflight install runs before it writes anything.
+The exit status is 1 when a check fails.`, strings.Join(categoryFlagNames(), ", ")),
 		Example: fmt.Sprintf(`  # Check everything
   %[1]s check
 
@@ -95,9 +95,9 @@ The exit status is 1 when a check fails.`, strings.Join(categoryFlagNames(false)
 }
 
 // categoryFlagNames are the category names users type.
-func categoryFlagNames(pre bool) []string {
+func categoryFlagNames() []string {
 	var out []string
-	for _, n := range checks.CategoryNames(pre) {
+	for _, n := range checks.CategoryNames() {
 		out = append(out, strings.TrimPrefix(n, checks.CategoryPrefix))
 	}
 	return out
@@ -112,6 +112,12 @@ func (o *checkOptions) Validate() error {
 	}
 	if o.pre && o.proxy {
 		return usageError("--pre and --proxy cannot be combined: --pre checks a cluster before install, --proxy the data plane after it")
+	}
+	if o.pre && len(o.categories) > 0 {
+		return usageError("--category selects categories of the health suite and cannot be combined with --pre")
+	}
+	if o.storageClass != "" && !o.pre {
+		return usageError("--storage-class only applies to --pre (the storage class install would ask for)")
 	}
 	for _, f := range []struct{ name, value string }{{"--prometheus-url", o.prometheusURL}, {"--dashboard-url", o.dashboardURL}} {
 		if f.value == "" {
@@ -136,8 +142,6 @@ func (o *checkOptions) checksOptions() checks.Options {
 		VizNamespace:     o.g.vizNamespace,
 		PrometheusURL:    o.prometheusURL,
 		DashboardURL:     o.dashboardURL,
-		StorageClass:     o.storageClass,
-		Pre:              o.pre,
 		Proxy:            o.proxy,
 		Categories:       o.categories,
 	}
@@ -145,6 +149,13 @@ func (o *checkOptions) checksOptions() checks.Options {
 
 func (o *checkOptions) deps() checks.Deps {
 	g := o.g
+	helm := func(namespace string) (*action.Configuration, error) {
+		c, err := g.kubeClients()
+		if err != nil {
+			return nil, err
+		}
+		return vizClients(c).Helm(namespace)
+	}
 	return checks.Deps{
 		Clients: func() (*checks.Clients, error) {
 			c, err := g.kubeClients()
@@ -153,9 +164,8 @@ func (o *checkOptions) deps() checks.Deps {
 			}
 			return &checks.Clients{Kube: c.Kube, Dynamic: c.Dynamic, Config: c.Config, Host: c.Config.Host, Context: c.Context}, nil
 		},
-		Releases: checks.HelmReleases(func(namespace string) (*action.Configuration, error) {
-			return helmclient.New(g.kubeFlags, namespace, nil)
-		}),
+		Releases: checks.HelmReleases(helm),
+		Helm:     helm,
 	}
 }
 
@@ -185,8 +195,10 @@ func (o *checkOptions) execute(ctx context.Context, w io.Writer) (check.Results,
 	env := checks.NewEnv(o.checksOptions(), o.deps())
 	defer env.Close()
 
-	cats, err := checks.Catalog(env)
-	if err != nil {
+	var cats []check.Category
+	if o.pre {
+		cats = []check.Category{o.preflight(ctx)}
+	} else if cats, err = checks.Catalog(env); err != nil {
 		return check.Results{}, usageError("%w", err)
 	}
 	if o.g.host.Linkerd && !o.pre && len(o.categories) == 0 {
@@ -215,6 +227,28 @@ func (o *checkOptions) execute(ctx context.Context, w io.Writer) (check.Results,
 		return res, err
 	}
 	return res, nil
+}
+
+// preflight runs install's preflight (with install's defaults) and shows its
+// results as one category.
+func (o *checkOptions) preflight(ctx context.Context) check.Category {
+	g := o.g
+	c, err := g.kubeClients()
+	if err == nil {
+		var t *release.Target
+		if t, err = release.NewTarget(c.Flags, c.Kube, g.namespace(), o.releaseName, helmLog(g)); err == nil {
+			steps := meshSteps{viz: true, policy: true}
+			return preflightCategory(release.Preflight(ctx, t, release.PreflightOptions{
+				LinkerdNamespace: g.linkerdNamespace,
+				VizNamespace:     g.vizNamespace,
+				StorageClass:     o.storageClass,
+				Mapper:           c.Mapper,
+				Extra:            meshAccess(g.vizNamespace, g.linkerdNamespace, steps),
+				Steps:            meshPreflight(c, g.vizNamespace, steps),
+			}))
+		}
+	}
+	return preflightCategory([]release.PreflightResult{{Description: "can initialize the Kubernetes client", Err: err}})
 }
 
 // retrySpinner shows on a terminal which check --wait is waiting for. The

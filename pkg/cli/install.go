@@ -38,10 +38,12 @@ type installOptions struct {
 	heartbeat   bool
 	skipPolicy  bool
 	policy      policySpecFlags
+	skipCheck   bool
+	checkWait   time.Duration
 }
 
 func newInstallCommand(g *globals) *cobra.Command {
-	o := &installOptions{g: g, timeout: release.DefaultTimeout}
+	o := &installOptions{g: g, timeout: release.DefaultTimeout, checkWait: 2 * time.Minute}
 	cmd := &cobra.Command{
 		Use:   "install",
 		Short: "Install or upgrade meshmon's Prometheus (the prometheus-community chart) next to linkerd-viz",
@@ -109,6 +111,8 @@ reported at once. --dry-run prints what would be applied and changes nothing.`,
 	f.StringArrayVar(&o.policy.clients, "allow-client", nil, "Also authorize this meshed client of Prometheus, as namespace/serviceaccount (repeatable), e.g. grafana/grafana")
 	f.StringArrayVar(&o.policy.federateFrom, "allow-federate-from", nil, "Also authorize this network outside the mesh, as a CIDR (repeatable), e.g. for federation")
 	f.StringVar(&o.policy.mtlsName, "mtls-authentication", "", "Merge the scraper identities into this existing MeshTLSAuthentication (default: meshmon's own)")
+	f.BoolVar(&o.skipCheck, "skip-check", false, "Do not run the health checks at the end (see 'check')")
+	f.DurationVar(&o.checkWait, "check-wait", o.checkWait, "How long the final checks may wait for Prometheus to start scraping")
 	return cmd
 }
 
@@ -122,6 +126,9 @@ func (o *installOptions) Validate() error {
 	}
 	if err := o.chart.Validate(); err != nil {
 		return usageError("%w", err)
+	}
+	if o.checkWait < 0 {
+		return usageError("--check-wait must not be negative, e.g. 2m")
 	}
 	if o.skipViz && (o.keepBundled || o.heartbeat) {
 		return usageError("--keep-bundled and --heartbeat rewire linkerd-viz and cannot be combined with --skip-viz")
@@ -166,7 +173,8 @@ type installStep struct {
 
 // steps is the install sequence: preflight (read-only checks of everything the later
 // steps need, reported together) → release (the Prometheus Helm release) → viz (point
-// linkerd-viz at it) → policy (Linkerd authorization). Each later step finds the
+// linkerd-viz at it) → policy (Linkerd authorization) → check (the health suite,
+// proving it all works). Each later step finds the
 // server the release step installed (or, in a dry run, would install) in the
 // installation.
 func (o *installOptions) steps() []installStep {
@@ -179,6 +187,9 @@ func (o *installOptions) steps() []installStep {
 	}
 	if !o.skipPolicy {
 		steps = append(steps, installStep{name: "policy", run: o.applyPolicy})
+	}
+	if !o.skipCheck && !o.dryRun {
+		steps = append(steps, installStep{name: "check", run: o.runChecks})
 	}
 	return steps
 }
@@ -280,7 +291,8 @@ func (o *installOptions) preflight(ctx context.Context, in *installation) error 
 		Mapper:           clients.Mapper,
 		// A dry run shows a stuck release in its header instead of stopping at it.
 		Repair: o.repair || o.dryRun,
-		Extra:  o.meshAccess(),
+		Extra:  meshAccess(o.g.vizNamespace, o.g.linkerdNamespace, o.meshSteps()),
+		Steps:  meshPreflight(clients, o.g.vizNamespace, o.meshSteps()),
 	})
 	if err := release.PreflightFailures(results); err != nil {
 		p.Fail("preflight failed")

@@ -7,32 +7,12 @@ import (
 	"strings"
 
 	"github.com/meshmon/meshmon/pkg/policy"
-	"github.com/meshmon/meshmon/pkg/release"
 	"github.com/meshmon/meshmon/pkg/viz"
 )
 
-// meshAccess are the permissions the viz and policy steps need, checked in
-// preflight so that a user who may install the chart but not rewire viz is
-// stopped before the release is written.
-func (o *installOptions) meshAccess() []release.Access {
-	vizNS := o.g.vizNamespace
-	var a []release.Access
-	if !o.skipViz {
-		a = append(a,
-			release.Access{Group: "", Resource: "namespaces", Verbs: []string{"get", "patch"}, Kind: "Namespaces", Why: "to annotate linkerd-viz's namespace with the external Prometheus"},
-			release.Access{Group: "apps", Resource: "deployments", Namespace: vizNS, Verbs: []string{"get", "patch", "delete"}, Kind: "Deployments", Why: "to point metrics-api at the new Prometheus and remove the bundled one"},
-			release.Access{Group: "", Resource: "configmaps", Namespace: vizNS, Verbs: []string{"get", "create", "update"}, Kind: "ConfigMaps", Why: "to keep a backup of the bundled Prometheus for 'viz restore'"},
-		)
-		if o.heartbeat {
-			a = append(a, release.Access{Group: "batch", Resource: "cronjobs", Namespace: o.g.linkerdNamespace, Verbs: []string{"get", "patch"}, Kind: "CronJobs", Why: "to point the heartbeat at the new Prometheus"})
-		}
-	}
-	if !o.skipPolicy {
-		for _, r := range []string{"servers", "authorizationpolicies", "meshtlsauthentications", "networkauthentications"} {
-			a = append(a, release.Access{Group: policy.Group, Resource: r, Namespace: vizNS, Verbs: []string{"get", "create", "patch"}, Kind: r, Why: "to protect Prometheus with Linkerd policy"})
-		}
-	}
-	return a
+// meshSteps are the steps after the release this install runs.
+func (o *installOptions) meshSteps() meshSteps {
+	return meshSteps{viz: !o.skipViz, heartbeat: o.heartbeat, policy: !o.skipPolicy}
 }
 
 // configureViz points linkerd-viz at the release's Prometheus (dry run: prints the changes
@@ -98,6 +78,24 @@ func (o *installOptions) applyPolicy(ctx context.Context, in *installation) erro
 	}
 	p.Done(summary)
 	return printPolicyChanges(o.g.streams.Out, "text", changes)
+}
+
+// runChecks ends the install with the health suite, so the user sees that
+// Prometheus is persistent, scraping, wired into viz and protected; it waits
+// for a freshly started Prometheus to come up and scrape.
+func (o *installOptions) runChecks(ctx context.Context, in *installation) error {
+	c := newCheckOptions(o.g)
+	c.releaseName = in.target.Release
+	c.wait = o.checkWait
+	fmt.Fprintln(o.g.streams.Out)
+	res, err := c.execute(ctx, o.g.streams.Out)
+	if err != nil {
+		return err
+	}
+	if !res.Success() {
+		return fmt.Errorf("meshmon is installed, but the checks above failed; fix what they name and run `%s check`", o.g.host.Display)
+	}
+	return nil
 }
 
 // afterRelease explains that the release itself is in place: a failure in a

@@ -106,6 +106,14 @@ func (c Clients) resolve(ctx context.Context, kinds []string) (map[string]schema
 	return out, nil
 }
 
+// Served checks that the cluster serves every policy.linkerd.io kind meshmon
+// writes, at the version it writes; the error says which are missing and how
+// to fix it (ErrCRDsNotInstalled when none is).
+func Served(ctx context.Context, c Clients) error {
+	_, err := c.resolve(ctx, allKinds())
+	return err
+}
+
 // kindsOf lists the distinct kinds of objs.
 func kindsOf(objs []*unstructured.Unstructured) []string {
 	var kinds []string

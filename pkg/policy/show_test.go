@@ -177,3 +177,18 @@ func TestShowWithoutCRDs(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func TestServed(t *testing.T) {
+	f := newFakeCluster(t)
+	if err := Served(context.Background(), f.clients()); err != nil {
+		t.Fatalf("all versions served: %v", err)
+	}
+	f.setDiscovery(true, false)
+	if err := Served(context.Background(), f.clients()); err == nil || !strings.Contains(err.Error(), "upgrade Linkerd") {
+		t.Fatalf("Server v1beta3 missing: err = %v, want the upgrade advice", err)
+	}
+	f.setDiscovery(false, false)
+	if err := Served(context.Background(), f.clients()); !errors.Is(err, ErrCRDsNotInstalled) {
+		t.Fatalf("nothing served: err = %v, want ErrCRDsNotInstalled", err)
+	}
+}

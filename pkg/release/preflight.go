@@ -34,6 +34,9 @@ type PreflightOptions struct {
 	Repair bool
 	// Extra are permissions later install steps need (e.g. patching linkerd-viz).
 	Extra []Access
+	// Steps are the later install steps' own preconditions (e.g. linkerd-viz can be
+	// rewired, the policy API is served), run after the release's.
+	Steps []func(context.Context) PreflightResult
 }
 
 // PreflightResult is one preflight check: Err is nil when it passed.
@@ -105,6 +108,9 @@ func Preflight(ctx context.Context, t *Target, o PreflightOptions) []PreflightRe
 	}
 	results = append(results, checkPending(t, o.Repair))
 	results = append(results, checkAccess(ctx, t, o)...)
+	for _, step := range o.Steps {
+		results = append(results, step(ctx))
+	}
 	return results
 }
 
