@@ -195,6 +195,9 @@ func TestProxyRunsOnlyDataPlaneChecks(t *testing.T) {
 		t.Errorf("%d categories, want 5: %q", got, resultNames(res))
 	}
 	expect(t, res, "every meshed pod is scraped", check.StatusSuccess, "4 meshed pods, all scraped")
+	// linkerd check --proxy -n X: only X's pods count.
+	res = f.run(Options{Proxy: true, DataPlaneNamespace: appNS})
+	expect(t, res, "every meshed pod is scraped", check.StatusSuccess, "3 meshed pods in namespace "+appNS+", all scraped")
 	for _, f := range f.forwards {
 		if f.Port == webPort {
 			t.Error("--proxy opened a port-forward to the dashboard")

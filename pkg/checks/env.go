@@ -41,6 +41,9 @@ type Options struct {
 	DashboardURL string
 	// Proxy limits the health suite to the data-plane checks.
 	Proxy bool
+	// DataPlaneNamespace limits the data-plane checks to one namespace; ""
+	// means all.
+	DataPlaneNamespace string
 	// Categories, when not empty, limits the run to these categories (with or
 	// without the "meshmon-" prefix) and the ones they depend on.
 	Categories []string

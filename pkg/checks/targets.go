@@ -167,9 +167,9 @@ func (e *Env) meshedPods(ctx context.Context) ([]string, error) {
 	}
 	var out []string
 	for {
-		list, err := kc.CoreV1().Pods(metav1.NamespaceAll).List(ctx, opts)
+		list, err := kc.CoreV1().Pods(e.opts.DataPlaneNamespace).List(ctx, opts)
 		if err != nil {
-			return nil, apiErr("list", "pods", "", "", err)
+			return nil, apiErr("list", "pods", e.opts.DataPlaneNamespace, "", err)
 		}
 		for i := range list.Items {
 			pod := &list.Items[i]
@@ -203,6 +203,10 @@ func (e *Env) checkCoverage(ctx context.Context) error {
 	for _, t := range j.Targets {
 		scraped[t.Namespace+"/"+t.Pod] = true
 	}
+	where := ""
+	if ns := e.opts.DataPlaneNamespace; ns != "" {
+		where = " in namespace " + ns
+	}
 	var missing []string
 	for _, p := range pods {
 		if !scraped[p] {
@@ -213,5 +217,5 @@ func (e *Env) checkCoverage(ctx context.Context) error {
 		return fmt.Errorf("%d of %d meshed pods have no %s target, so their traffic is missing from the dashboards; new pods appear within a scrape interval, otherwise check the job's relabel rules (container %s, port %s):%s",
 			len(missing), len(pods), scrape.JobLinkerdProxy, e.proxyContainerName(ctx), scrape.ProxyAdminPortName, bullets(missing))
 	}
-	return check.Detail(fmt.Sprintf("\t* %d meshed %s, all scraped", len(pods), plural(len(pods), "pod", "pods")))
+	return check.Detail(fmt.Sprintf("\t* %d meshed %s%s, all scraped", len(pods), plural(len(pods), "pod", "pods"), where))
 }

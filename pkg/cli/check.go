@@ -135,15 +135,22 @@ func (o *checkOptions) Validate() error {
 }
 
 func (o *checkOptions) checksOptions() checks.Options {
+	promNS, dataPlaneNS := o.g.namespace(), ""
+	if o.g.host.Linkerd && o.proxy && promNS != o.g.vizNamespace {
+		// `linkerd check --proxy -n X` means "the data plane in X", and
+		// linkerd forwards it to every extension as --namespace=X.
+		promNS, dataPlaneNS = o.g.vizNamespace, promNS
+	}
 	return checks.Options{
-		ReleaseName:      o.releaseName,
-		Namespace:        o.g.namespace(),
-		LinkerdNamespace: o.g.linkerdNamespace,
-		VizNamespace:     o.g.vizNamespace,
-		PrometheusURL:    o.prometheusURL,
-		DashboardURL:     o.dashboardURL,
-		Proxy:            o.proxy,
-		Categories:       o.categories,
+		ReleaseName:        o.releaseName,
+		Namespace:          promNS,
+		DataPlaneNamespace: dataPlaneNS,
+		LinkerdNamespace:   o.g.linkerdNamespace,
+		VizNamespace:       o.g.vizNamespace,
+		PrometheusURL:      o.prometheusURL,
+		DashboardURL:       o.dashboardURL,
+		Proxy:              o.proxy,
+		Categories:         o.categories,
 	}
 }
 
