@@ -5,13 +5,14 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/fatih/color"
+
+	"github.com/meshmon/meshmon/pkg/fixtures"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -126,19 +127,7 @@ func TestGolden(t *testing.T) {
 
 func checkGolden(t *testing.T, path string, got []byte) {
 	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatalf("updating golden file: %v", err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("reading golden file (run `go test ./pkg/check -update` to create it): %v", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("output differs from %s (run with -update if the change is intended)\n--- got ---\n%s--- want ---\n%s", path, got, want)
-	}
+	fixtures.Golden(t, path, got, *update)
 }
 
 // TestLinkerdShape pins the exact bytes of the run shape of linkerd's own

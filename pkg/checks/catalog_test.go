@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -15,28 +14,15 @@ import (
 	"helm.sh/helm/v4/pkg/release/common"
 
 	"github.com/meshmon/meshmon/pkg/check"
+
+	"github.com/meshmon/meshmon/pkg/fixtures"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
 
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./pkg/checks -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("output differs from %s (go test ./pkg/checks -update rewrites it):\n--- got ---\n%s\n--- want ---\n%s", path, got, want)
-	}
+	fixtures.Golden(t, filepath.Join("testdata", name), got, *update)
 }
 
 func TestHealthyClusterPassesEverything(t *testing.T) {

@@ -12,33 +12,11 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
+
+	"github.com/meshmon/meshmon/pkg/fixtures"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata")
-
-// fixture returns the path of a shared fixture, failing loudly when ../shared is absent.
-func fixture(t *testing.T, parts ...string) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("cannot find the repository root (go.mod) above the test directory")
-		}
-		dir = parent
-	}
-	p := filepath.Join(append([]string{dir, "..", "shared", "fixtures"}, parts...)...)
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("fixture %s is missing: these tests need the shared fixtures next to the repository (%v)", p, err)
-	}
-	return p
-}
 
 // yamlDocs splits a multi-document YAML file into JSON-compatible maps, skipping empty ones.
 func yamlDocs(t *testing.T, path string) []map[string]any {
@@ -67,7 +45,7 @@ func loadCRDSchemas(t *testing.T) crdSchemas {
 	t.Helper()
 	out := crdSchemas{}
 	c := jsonschema.NewCompiler()
-	for _, crd := range yamlDocs(t, fixture(t, "linkerd", "crds.yaml")) {
+	for _, crd := range yamlDocs(t, fixtures.Path(t, "linkerd", "crds.yaml")) {
 		spec, _ := crd["spec"].(map[string]any)
 		if spec == nil || spec["group"] != Group {
 			continue
@@ -186,21 +164,5 @@ func objectsYAML(t *testing.T, objs []*unstructured.Unstructured) []byte {
 
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run `go test ./pkg/policy -update` to create it)", err)
-	}
-	if !bytes.Equal(want, got) {
-		t.Errorf("%s differs from the golden file; if the change is intended run `go test ./pkg/policy -update` and review the diff.\n--- got:\n%s", path, got)
-	}
+	fixtures.Golden(t, filepath.Join("testdata", name), got, *update)
 }

@@ -14,6 +14,8 @@ import (
 	kubefake "k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 	"sigs.k8s.io/yaml"
+
+	"github.com/meshmon/meshmon/pkg/fixtures"
 )
 
 func TestNeedsScrapeAuthorization(t *testing.T) {
@@ -53,7 +55,7 @@ func ptr(s string) *string { return &s }
 
 func TestClusterDefaultInboundPolicyFromFixture(t *testing.T) {
 	var cm *corev1.ConfigMap
-	for _, doc := range yamlDocs(t, fixture(t, "linkerd", "control-plane.yaml")) {
+	for _, doc := range yamlDocs(t, fixtures.Path(t, "linkerd", "control-plane.yaml")) {
 		if doc["kind"] == "ConfigMap" && doc["metadata"].(map[string]any)["name"] == "linkerd-config" {
 			cm = &corev1.ConfigMap{}
 			raw, _ := yaml.Marshal(doc)

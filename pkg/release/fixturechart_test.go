@@ -154,7 +154,7 @@ func parseConfigMapData(t *testing.T, obj map[string]any) {
 func TestFixtureChartMatchesReference(t *testing.T) {
 	values := fixtureYAMLMap(t, "prometheus-chart", "reference-values.yaml")
 	got := renderDocs(t, loadFixtureChart(t), values)
-	want := docsByKey(t, string(readFixture(t, "prometheus-chart", "reference-rendered.yaml")))
+	want := docsByKey(t, string(fixtures.Read(t, "prometheus-chart", "reference-rendered.yaml")))
 
 	var gotKeys, wantKeys []string
 	for k := range got {
@@ -194,7 +194,7 @@ func TestFixtureChartComparisonCanFail(t *testing.T) {
 	values := fixtureYAMLMap(t, "prometheus-chart", "reference-values.yaml")
 	values = MergeValues(values, map[string]any{"server": map[string]any{"service": map[string]any{"servicePort": 80}}})
 	got := renderDocs(t, loadFixtureChart(t), values)["Service/prometheus-server"]
-	want := docsByKey(t, string(readFixture(t, "prometheus-chart", "reference-rendered.yaml")))["Service/prometheus-server"]
+	want := docsByKey(t, string(fixtures.Read(t, "prometheus-chart", "reference-rendered.yaml")))["Service/prometheus-server"]
 	if reflect.DeepEqual(normalize(t, got), normalize(t, want)) {
 		t.Fatal("a Service on port 80 compares equal to the reference's port 9090")
 	}

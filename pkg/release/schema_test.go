@@ -9,6 +9,8 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"helm.sh/helm/v4/pkg/chart/v2/loader"
+
+	"github.com/meshmon/meshmon/pkg/fixtures"
 )
 
 // compileChartSchema compiles the chart's values.schema.json with the library Helm uses.
@@ -16,7 +18,7 @@ import (
 // the library maps to draft 2020-12 without fetching anything.
 func compileChartSchema(t *testing.T) *jsonschema.Schema {
 	t.Helper()
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(readFixture(t, "prometheus-chart", "values.schema.json")))
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(fixtures.Read(t, "prometheus-chart", "values.schema.json")))
 	if err != nil {
 		t.Fatalf("parsing the chart schema: %v", err)
 	}

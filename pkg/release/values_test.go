@@ -8,7 +8,6 @@ import (
 	"flag"
 	"io"
 	"math/big"
-	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -26,48 +25,16 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshmon/meshmon/pkg/scrape"
+
+	"github.com/meshmon/meshmon/pkg/fixtures"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
-// fixturePath locates a shared fixture next to the repository; a missing ../shared is a
-// test failure, never a skip.
-func fixturePath(t *testing.T, parts ...string) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatalf("cannot find the repository root (go.mod) above the test directory")
-		}
-		dir = parent
-	}
-	p := filepath.Join(append([]string{dir, "..", "shared", "fixtures"}, parts...)...)
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("fixture %s is missing (the tests read ../shared/fixtures next to the repository): %v", p, err)
-	}
-	return p
-}
-
-func readFixture(t *testing.T, parts ...string) []byte {
-	t.Helper()
-	raw, err := os.ReadFile(fixturePath(t, parts...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return raw
-}
-
 // fixtureYAMLMap reads a single-document YAML fixture the way Helm reads values files.
 func fixtureYAMLMap(t *testing.T, parts ...string) map[string]any {
 	t.Helper()
-	m, err := loader.LoadValues(bytes.NewReader(readFixture(t, parts...)))
+	m, err := loader.LoadValues(bytes.NewReader(fixtures.Read(t, parts...)))
 	if err != nil {
 		t.Fatalf("parsing %s: %v", filepath.Join(parts...), err)
 	}
@@ -77,7 +44,7 @@ func fixtureYAMLMap(t *testing.T, parts ...string) map[string]any {
 // fixtureDocs splits a multi-document fixture and decodes each document into a map.
 func fixtureDocs(t *testing.T, parts ...string) []map[string]any {
 	t.Helper()
-	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(readFixture(t, parts...))))
+	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(fixtures.Read(t, parts...))))
 	var docs []map[string]any
 	for {
 		doc, err := r.Read()
@@ -131,7 +98,7 @@ func fixtureChart(t *testing.T) *chart.Chart {
 	t.Helper()
 	var files []*archive.BufferedFile
 	for _, name := range []string{"Chart.yaml", "values.yaml", "values.schema.json"} {
-		files = append(files, &archive.BufferedFile{Name: name, Data: readFixture(t, "prometheus-chart", name)})
+		files = append(files, &archive.BufferedFile{Name: name, Data: fixtures.Read(t, "prometheus-chart", name)})
 	}
 	ch, err := loader.LoadFiles(files)
 	if err != nil {
@@ -225,19 +192,7 @@ func TestValuesGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden := filepath.Join("testdata", tc.file)
-			if *update {
-				if err := os.WriteFile(golden, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("reading %s (go test ./pkg/release -update creates it): %v", golden, err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("values differ from %s (rerun with -update if intended):\n%s", golden, got)
-			}
+			fixtures.Golden(t, filepath.Join("testdata", tc.file), got, *update)
 		})
 	}
 }

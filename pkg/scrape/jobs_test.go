@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -15,6 +14,8 @@ import (
 	"testing"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/meshmon/meshmon/pkg/fixtures"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -38,19 +39,7 @@ func TestJobsGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden := filepath.Join("testdata", "jobs.golden.yaml")
-	if *update {
-		if err := os.WriteFile(golden, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("reading %s (run go test ./pkg/scrape -update to create it): %v", golden, err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("jobs differ from %s (rerun with -update if intended):\n%s", golden, got)
-	}
+	fixtures.Golden(t, filepath.Join("testdata", "jobs.golden.yaml"), got, *update)
 	again, _ := yaml.Marshal(Jobs(fixtureParams(t)))
 	if !bytes.Equal(got, again) {
 		t.Error("rendering the jobs twice gave different YAML")

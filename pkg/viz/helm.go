@@ -10,6 +10,8 @@ import (
 	rcommon "helm.sh/helm/v4/pkg/release/common"
 	releasev1 "helm.sh/helm/v4/pkg/release/v1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/meshmon/meshmon/pkg/release"
 )
 
 // Value keys of the linkerd-viz chart meshmon sets.
@@ -90,7 +92,8 @@ func helmConfigureStep(c Clients, rel *releasev1.Release, opts Options) (step, *
 func helmRestoreStep(c Clients, rec *record, rel *releasev1.Release, timeout time.Duration) (step, error) {
 	h := rec.Helm
 	ch := Change{Kind: "HelmRelease", Namespace: rel.Namespace, Name: rel.Name}
-	config := deepCopyMap(rel.Config)
+	// A copy: MergeValues never modifies its inputs.
+	config := release.MergeValues(rel.Config)
 	var restored, kept []string
 	if config[valuePrometheusURL] == rec.URL {
 		setPrevious(config, valuePrometheusURL, h.PrometheusURL)
@@ -177,31 +180,4 @@ func showValue(v any) string {
 		return "unset"
 	}
 	return fmt.Sprintf("%q", fmt.Sprint(v))
-}
-
-// deepCopyMap copies Helm values (maps, lists and scalars, as decoded from JSON).
-func deepCopyMap(m map[string]any) map[string]any {
-	if m == nil {
-		return map[string]any{}
-	}
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		out[k] = deepCopyValue(v)
-	}
-	return out
-}
-
-func deepCopyValue(v any) any {
-	switch t := v.(type) {
-	case map[string]any:
-		return deepCopyMap(t)
-	case []any:
-		out := make([]any, len(t))
-		for i, e := range t {
-			out[i] = deepCopyValue(e)
-		}
-		return out
-	default:
-		return v
-	}
 }

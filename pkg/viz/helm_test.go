@@ -16,6 +16,10 @@ import (
 	"helm.sh/helm/v4/pkg/storage/driver"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kubefake "k8s.io/client-go/kubernetes/fake"
+
+	"github.com/meshmon/meshmon/pkg/release"
+
+	"github.com/meshmon/meshmon/pkg/fixtures"
 )
 
 // memoryHelm is a Helm configuration with in-memory release storage and a Kubernetes client
@@ -44,7 +48,7 @@ func helmFactory(cfg *action.Configuration) func(string) (*action.Configuration,
 // installVizChart installs the e2e fixture linkerd-viz chart into memory storage.
 func installVizChart(t *testing.T, cfg *action.Configuration, namespace string, vals map[string]any) *releasev1.Release {
 	t.Helper()
-	ch, err := loader.Load(filepath.Join(repoRoot(t), "e2e", "testdata", "charts", "linkerd-viz"))
+	ch, err := loader.Load(filepath.Join(fixtures.RepoRoot(t), "e2e", "testdata", "charts", "linkerd-viz"))
 	if err != nil {
 		t.Fatalf("loading the fixture linkerd-viz chart: %v", err)
 	}
@@ -95,7 +99,7 @@ func TestConfigureRestoreHelmRoundTrip(t *testing.T) {
 			if rel.Version != 2 {
 				t.Errorf("revision = %d, want 2", rel.Version)
 			}
-			want := deepCopyMap(orig.Config)
+			want := release.MergeValues(orig.Config)
 			want[valuePrometheusURL] = newURL
 			pm, _ := want[valuePrometheus].(map[string]any)
 			if pm == nil {

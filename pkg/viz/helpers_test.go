@@ -3,8 +3,6 @@ package viz
 import (
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -14,44 +12,14 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/scheme"
+
+	"github.com/meshmon/meshmon/pkg/fixtures"
 )
-
-// repoRoot finds the directory holding go.mod above the test's directory.
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("cannot find the repository root (go.mod) above the test directory")
-		}
-		dir = parent
-	}
-}
-
-// fixture returns the path of a shared fixture, failing loudly when ../shared is absent.
-func fixture(t *testing.T, parts ...string) string {
-	t.Helper()
-	p := filepath.Join(append([]string{repoRoot(t), "..", "shared", "fixtures"}, parts...)...)
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("fixture %s is missing: these tests need the shared fixtures next to the repository (%v)", p, err)
-	}
-	return p
-}
 
 // fixtureObjects decodes the objects of the kinds the tests use from a fixture file.
 func fixtureObjects(t *testing.T, name string) []runtime.Object {
 	t.Helper()
-	raw, err := os.ReadFile(fixture(t, "linkerd", name))
-	if err != nil {
-		t.Fatal(err)
-	}
+	raw := fixtures.Read(t, "linkerd", name)
 	decode := scheme.Codecs.UniversalDeserializer().Decode
 	var out []runtime.Object
 	for _, doc := range strings.Split(string(raw), "\n---") {

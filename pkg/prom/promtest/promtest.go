@@ -4,6 +4,7 @@ package promtest
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -38,13 +39,18 @@ const (
 type Options struct {
 	// Config is the prometheus.yml content.
 	Config string
-	// DataDir is the TSDB directory; empty means a fresh t.TempDir(). Pass the DataDir of a
+	// Binary is the prometheus executable; empty means Binary().
+	Binary string
+	// DataDir is the TSDB directory; empty means a fresh one: t.TempDir() for Start, and for
+	// Run a temporary directory that Stop removes (Restart keeps it). Pass the DataDir of a
 	// stopped Server to start on the same data.
 	DataDir string
 	// ListenAddress is host:port to serve on; empty means a free port on 127.0.0.1.
 	ListenAddress string
 	// Args are extra flags, e.g. "--storage.tsdb.retention.time=1h".
 	Args []string
+	// Output, when set, also receives everything the process writes (Logs has it too).
+	Output io.Writer
 	// ReadyTimeout bounds the wait for /-/ready (default 30s).
 	ReadyTimeout time.Duration
 	// StopGrace is how long Stop waits after SIGTERM before SIGKILL (default 10s).
@@ -60,6 +66,8 @@ type Server struct {
 	Binary     string
 
 	opts     Options
+	cfgDir   string
+	ownsData bool // DataDir was made by Run, so Stop removes it
 	cmd      *exec.Cmd
 	done     chan struct{}
 	exitErr  error
@@ -100,13 +108,49 @@ func RequireBinary(t testing.TB) string {
 	return ""
 }
 
-// Start runs Prometheus with opts, waits until /-/ready answers 200 and registers Stop with
-// t.Cleanup; the process log is printed if the test failed.
+// Start runs Prometheus with opts (see Run), fails the test if it does not become ready, and
+// registers Stop with t.Cleanup; the process log is printed if the test failed.
 func Start(t testing.TB, opts Options) *Server {
 	t.Helper()
-	bin := RequireBinary(t)
+	if opts.Binary == "" {
+		opts.Binary = RequireBinary(t)
+	}
 	if opts.DataDir == "" {
+		// Outlives Stop, like a volume outlives its pod.
 		opts.DataDir = t.TempDir()
+	}
+	return track(t, func() (*Server, error) { return Run(context.Background(), opts) })
+}
+
+// track starts a server with start and ties it to the test.
+func track(t testing.TB, start func() (*Server, error)) *Server {
+	t.Helper()
+	s, err := start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		s.Stop()
+		if t.Failed() {
+			t.Logf("Prometheus %s log:\n%s", s.Addr, s.Logs())
+		}
+	})
+	return s
+}
+
+// Run starts Prometheus with opts and waits until /-/ready answers 200. ctx bounds only the
+// start; the process runs until Stop, which the caller must call.
+func Run(ctx context.Context, opts Options) (*Server, error) {
+	return run(ctx, opts, false)
+}
+
+func run(ctx context.Context, opts Options, ownsData bool) (*Server, error) {
+	if opts.Binary == "" {
+		bin, err := Binary()
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s", err, installHint)
+		}
+		opts.Binary = bin
 	}
 	if opts.ReadyTimeout <= 0 {
 		opts.ReadyTimeout = defaultReadyTimeout
@@ -114,10 +158,27 @@ func Start(t testing.TB, opts Options) *Server {
 	if opts.StopGrace <= 0 {
 		opts.StopGrace = defaultStopGrace
 	}
-	cfgDir := t.TempDir()
+	if opts.DataDir == "" {
+		dir, err := os.MkdirTemp("", "promtest-data-")
+		if err != nil {
+			return nil, fmt.Errorf("creating Prometheus' data directory: %w", err)
+		}
+		opts.DataDir, ownsData = dir, true
+	}
+	cfgDir, err := os.MkdirTemp("", "promtest-config-")
+	if err != nil {
+		return nil, fmt.Errorf("creating Prometheus' config directory: %w", err)
+	}
+	removeDirs := func() {
+		_ = os.RemoveAll(cfgDir)
+		if ownsData {
+			_ = os.RemoveAll(opts.DataDir)
+		}
+	}
 	cfgPath := filepath.Join(cfgDir, "prometheus.yml")
 	if err := os.WriteFile(cfgPath, []byte(opts.Config), 0o600); err != nil {
-		t.Fatalf("writing Prometheus config: %v", err)
+		removeDirs()
+		return nil, fmt.Errorf("writing Prometheus config: %w", err)
 	}
 
 	// A port picked by binding :0 can be taken again before Prometheus binds it; retry then.
@@ -125,41 +186,45 @@ func Start(t testing.TB, opts Options) *Server {
 	for attempt := 0; attempt < portAttempts; attempt++ {
 		addr := opts.ListenAddress
 		if addr == "" {
-			var err error
 			if addr, err = freeLoopbackAddr(); err != nil {
-				t.Fatalf("finding a free port for Prometheus: %v", err)
+				removeDirs()
+				return nil, fmt.Errorf("finding a free port for Prometheus: %w", err)
 			}
 		}
-		s := &Server{URL: "http://" + addr, Addr: addr, DataDir: opts.DataDir, ConfigPath: cfgPath, Binary: bin, opts: opts}
-		err := s.launch(cfgDir)
+		s := &Server{URL: "http://" + addr, Addr: addr, DataDir: opts.DataDir, ConfigPath: cfgPath, Binary: opts.Binary,
+			opts: opts, cfgDir: cfgDir, ownsData: ownsData}
+		err := s.launch(ctx)
 		if err == nil {
-			t.Cleanup(func() {
-				s.Stop()
-				if t.Failed() {
-					t.Logf("Prometheus %s log:\n%s", s.Addr, s.Logs())
-				}
-			})
-			return s
+			return s, nil
 		}
 		lastErr = err
 		if opts.ListenAddress != "" || !strings.Contains(s.Logs(), "address already in use") {
 			break
 		}
 	}
-	t.Fatalf("starting Prometheus: %v", lastErr)
-	return nil
+	removeDirs()
+	return nil, fmt.Errorf("starting Prometheus: %w", lastErr)
 }
 
 // Restart stops s and starts a new process with the same options, address and data dir.
 func (s *Server) Restart(t testing.TB) *Server {
 	t.Helper()
-	s.Stop()
-	o := s.opts
-	o.ListenAddress = s.Addr
-	return Start(t, o)
+	return track(t, func() (*Server, error) { return s.Relaunch(context.Background()) })
 }
 
-func (s *Server) launch(dir string) error {
+// Relaunch stops s and starts a new process with the same options, address and data dir,
+// which the new Server then owns.
+func (s *Server) Relaunch(ctx context.Context) (*Server, error) {
+	s.halt()
+	_ = os.RemoveAll(s.cfgDir)
+	o := s.opts
+	o.ListenAddress = s.Addr
+	owns := s.ownsData
+	s.ownsData = false // the new process owns the data now; stopping s again must keep it
+	return run(ctx, o, owns)
+}
+
+func (s *Server) launch(ctx context.Context) error {
 	args := append([]string{
 		"--config.file=" + s.ConfigPath,
 		"--storage.tsdb.path=" + s.DataDir,
@@ -167,11 +232,15 @@ func (s *Server) launch(dir string) error {
 		"--web.enable-lifecycle",
 	}, s.opts.Args...)
 	s.logs = &syncBuffer{}
+	var out io.Writer = s.logs
+	if s.opts.Output != nil {
+		out = io.MultiWriter(s.logs, s.opts.Output)
+	}
 	s.done = make(chan struct{})
 	s.cmd = exec.Command(s.Binary, args...)
-	s.cmd.Dir = dir
-	s.cmd.Stdout = s.logs
-	s.cmd.Stderr = s.logs
+	s.cmd.Dir = s.cfgDir
+	s.cmd.Stdout = out
+	s.cmd.Stderr = out
 	s.cmd.SysProcAttr = sysProcAttr()
 	if err := s.cmd.Start(); err != nil {
 		close(s.done)
@@ -181,15 +250,15 @@ func (s *Server) launch(dir string) error {
 		s.exitErr = s.cmd.Wait()
 		close(s.done)
 	}()
-	if err := s.waitReady(); err != nil {
-		s.Stop()
+	if err := s.waitReady(ctx); err != nil {
+		s.halt()
 		return fmt.Errorf("%w\n--- prometheus log ---\n%s", err, s.Logs())
 	}
 	return nil
 }
 
-func (s *Server) waitReady() error {
-	ctx, cancel := context.WithTimeout(context.Background(), s.opts.ReadyTimeout)
+func (s *Server) waitReady(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.ReadyTimeout)
 	defer cancel()
 	client := &http.Client{Timeout: time.Second}
 	tick := time.NewTicker(50 * time.Millisecond)
@@ -214,15 +283,27 @@ func (s *Server) waitReady() error {
 		case <-s.done:
 			return fmt.Errorf("prometheus at %s exited before it was ready: %v", s.Addr, s.exitErr)
 		case <-ctx.Done():
-			return fmt.Errorf("prometheus at %s not ready after %s (last: %s)", s.Addr, s.opts.ReadyTimeout, last)
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return fmt.Errorf("prometheus at %s not ready after %s (last: %s)", s.Addr, s.opts.ReadyTimeout, last)
+			}
+			return fmt.Errorf("waiting for prometheus at %s: %w", s.Addr, ctx.Err())
 		case <-tick.C:
 		}
 	}
 }
 
-// Stop sends SIGTERM to the process, then SIGKILL after the grace period, and waits for it.
-// It is safe to call more than once.
+// Stop sends SIGTERM to the process, then SIGKILL after the grace period, waits for it, and
+// removes the directories Run created. It is safe to call more than once.
 func (s *Server) Stop() {
+	s.halt()
+	_ = os.RemoveAll(s.cfgDir)
+	if s.ownsData {
+		_ = os.RemoveAll(s.DataDir)
+	}
+}
+
+// halt ends the process and keeps every directory.
+func (s *Server) halt() {
 	s.stopOnce.Do(func() {
 		if s.cmd == nil || s.cmd.Process == nil {
 			return
@@ -241,6 +322,9 @@ func (s *Server) Stop() {
 		}
 	})
 }
+
+// Done is closed when the process has ended.
+func (s *Server) Done() <-chan struct{} { return s.done }
 
 // Exited reports whether the process has ended, and its exit error.
 func (s *Server) Exited() (bool, error) {

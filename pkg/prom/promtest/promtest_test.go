@@ -169,3 +169,92 @@ func TestAddressInUseFails(t *testing.T) {
 		t.Errorf("busy address: failed=%v msg=%q", f.failed, f.msg)
 	}
 }
+
+func TestRunOwnsItsDirectories(t *testing.T) {
+	bin := promtest.RequireBinary(t)
+	var out syncWriter
+	ctx := context.Background()
+	srv, err := promtest.Run(ctx, promtest.Options{Config: minimalConfig, Binary: bin, Output: &out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	if code, _ := get(t, srv.URL+"/-/ready"); code != http.StatusOK {
+		t.Fatalf("ready = %d", code)
+	}
+	if !strings.Contains(out.String(), "Server is ready to receive web requests") {
+		t.Errorf("Output did not receive the process log: %q", out.String())
+	}
+	marker := filepath.Join(srv.DataDir, "marker")
+	if err := os.WriteFile(marker, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	again, err := srv.Relaunch(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Stop()
+	select {
+	case <-srv.Done():
+	default:
+		t.Error("the first process still runs after Relaunch")
+	}
+	srv.Stop() // the data now belongs to the new process
+	if again.DataDir != srv.DataDir || again.Addr != srv.Addr {
+		t.Errorf("relaunched on %s %s, want %s %s", again.DataDir, again.Addr, srv.DataDir, srv.Addr)
+	}
+	if _, err := os.Stat(marker); err != nil {
+		t.Errorf("data lost across Relaunch: %v", err)
+	}
+
+	again.Stop()
+	for _, dir := range []string{again.DataDir, filepath.Dir(again.ConfigPath)} {
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			t.Errorf("%s left behind after Stop: %v", dir, err)
+		}
+	}
+}
+
+func TestRunKeepsGivenDataDir(t *testing.T) {
+	dir := t.TempDir()
+	srv, err := promtest.Run(context.Background(), promtest.Options{Config: minimalConfig, Binary: promtest.RequireBinary(t), DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Stop()
+	if _, err := os.Stat(filepath.Join(dir, "wal")); err != nil {
+		t.Errorf("Stop removed a data dir it was given: %v", err)
+	}
+}
+
+func TestRunErrors(t *testing.T) {
+	t.Setenv(promtest.EnvBinary, filepath.Join(t.TempDir(), "no-prometheus"))
+	if _, err := promtest.Run(context.Background(), promtest.Options{Config: minimalConfig}); err == nil || !strings.Contains(err.Error(), "apt-get install -y prometheus") {
+		t.Errorf("missing binary: %v", err)
+	}
+	t.Setenv(promtest.EnvBinary, "")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := promtest.Run(ctx, promtest.Options{Config: minimalConfig, Binary: promtest.RequireBinary(t)})
+	if err == nil || !strings.Contains(err.Error(), "context canceled") {
+		t.Errorf("cancelled start: %v", err)
+	}
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (w *syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *syncWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
+}
