@@ -11,10 +11,6 @@ import (
 	"github.com/spf13/cobra"
 	"helm.sh/helm/v4/pkg/action"
 	"k8s.io/apimachinery/pkg/util/validation"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/meshmon/meshmon/pkg/helmclient"
 	"github.com/meshmon/meshmon/pkg/kube"
@@ -239,32 +235,10 @@ func vizClients(c *kube.Clients) viz.Clients {
 	return viz.Clients{
 		Kube: c.Kube,
 		Helm: func(namespace string) (*action.Configuration, error) {
-			return helmclient.New(namespacedGetter{RESTClientGetter: c.Flags, namespace: namespace}, namespace, nil)
+			return helmclient.New(c.Flags, namespace, nil)
 		},
 	}
 }
-
-// namespacedGetter gives Helm the release's namespace as the default for objects that name
-// none, as the helm CLI does: here -n names meshmon's Prometheus namespace, not viz's.
-type namespacedGetter struct {
-	genericclioptions.RESTClientGetter
-	namespace string
-}
-
-func (g namespacedGetter) ToRawKubeConfigLoader() clientcmd.ClientConfig {
-	return namespacedConfig{config: g.RESTClientGetter.ToRawKubeConfigLoader(), namespace: g.namespace}
-}
-
-type namespacedConfig struct {
-	config    clientcmd.ClientConfig
-	namespace string
-}
-
-func (c namespacedConfig) RawConfig() (clientcmdapi.Config, error) { return c.config.RawConfig() }
-func (c namespacedConfig) ClientConfig() (*rest.Config, error)     { return c.config.ClientConfig() }
-func (c namespacedConfig) ConfigAccess() clientcmd.ConfigAccess    { return c.config.ConfigAccess() }
-
-func (c namespacedConfig) Namespace() (string, bool, error) { return c.namespace, true, nil }
 
 // findMeshmonServer reads meshmon's Prometheus server from the cluster: its Service gives the URL
 // (with the cluster domain from linkerd-config), its workload the pods and ServiceAccount.

@@ -35,5 +35,11 @@ func New(getter genericclioptions.RESTClientGetter, namespace string, log io.Wri
 	if err := cfg.Init(getter, namespace, Driver); err != nil {
 		return nil, fmt.Errorf("initialising Helm for namespace %s: %w", namespace, err)
 	}
+	// Objects that name no namespace belong to the release's, as with the
+	// helm CLI; Helm would otherwise take the kubeconfig's (or -n's, which
+	// for meshmon names its Prometheus, not, say, linkerd-viz's release).
+	if c, ok := cfg.KubeClient.(*kube.Client); ok {
+		c.Namespace = namespace
+	}
 	return cfg, nil
 }

@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"helm.sh/helm/v4/pkg/action"
-	"helm.sh/helm/v4/pkg/kube"
 	rcommon "helm.sh/helm/v4/pkg/release/common"
 	rel "helm.sh/helm/v4/pkg/release/v1"
 	"helm.sh/helm/v4/pkg/storage/driver"
@@ -35,11 +34,6 @@ func NewTarget(getter genericclioptions.RESTClientGetter, kc kubernetes.Interfac
 	cfg, err := helmclient.New(getter, namespace, log)
 	if err != nil {
 		return nil, err
-	}
-	// Without this Helm puts objects that name no namespace into the kubeconfig's
-	// default namespace rather than the release's.
-	if c, ok := cfg.KubeClient.(*kube.Client); ok {
-		c.Namespace = namespace
 	}
 	return &Target{Kube: kc, Helm: cfg, Namespace: namespace, Release: name}, nil
 }
