@@ -14,14 +14,27 @@ ours() {
   local c; c=$(tr '\0' ' ' < "/proc/$1/cmdline" 2>/dev/null)
   [[ $c == *"$RUN"* ]]
 }
-LINES=()
+any_alive() { local l name pid; for l in "$@"; do read -r name pid <<<"$l"; ours "$pid" && return 0; done; return 1; }
+stop_all() { # grace (tenths of a second) "name pid"... : SIGTERM, then SIGKILL after the grace
+  local grace=$1 l name pid; shift
+  for l in "$@"; do read -r name pid <<<"$l"; ours "$pid" && kill -TERM "$pid" 2>/dev/null; done
+  for _ in $(seq "$grace"); do any_alive "$@" || return 0; sleep 0.1; done
+  for l in "$@"; do read -r name pid <<<"$l"; ours "$pid" && kill -KILL "$pid" 2>/dev/null; done
+  for _ in $(seq 30); do any_alive "$@" || return 0; sleep 0.1; done
+}
+LINES=() SIM=() REST=()
 [ -f "$RUN/pids" ] && mapfile -t LINES < <(tac "$RUN/pids")
-alive() { local a=1 l; for l in "${LINES[@]}"; do set -- $l; ours "$2" && a=0; done; return $a; }
-for l in "${LINES[@]}"; do set -- $l; ours "$2" && kill -TERM "$2" 2>/dev/null; done
-for _ in $(seq 30); do alive || break; sleep 0.1; done
+# The Prometheus that meshsim (make demo's simulated data plane) runs, as
+# meshsim recorded it.
+[ -f "$RUN/meshsim/pids" ] && mapfile -t REST < "$RUN/meshsim/pids"
+for l in "${LINES[@]}"; do
+  case $l in meshsim\ *) SIM+=("$l") ;; *) REST+=("$l") ;; esac
+done
+# meshsim goes first, with time to stop its Prometheus cleanly (which waits
+# up to 10 s for it); a Prometheus it could not stop goes with the rest.
+stop_all 150 "${SIM[@]}"
 # The API server may wait up to 60 s for open watches; the state is discarded.
-for l in "${LINES[@]}"; do set -- $l; ours "$2" && kill -KILL "$2" 2>/dev/null; done
-for _ in $(seq 30); do alive || break; sleep 0.1; done
+stop_all 30 "${REST[@]}"
 [ -f "$RUN/pids" ] && : > "$RUN/pids"
 if ip netns list 2>/dev/null | awk '{print $1}' | grep -qx "$NS"; then
   ip netns delete "$NS" || log "could not delete network namespace $NS"

@@ -26,7 +26,7 @@ PROM_BIN=${MESHMON_PROM_BIN:-$MESHMON_CACHE/prometheus-$(prom_key)/bin}
 
 # Test cluster state (pki, etcd data, logs, pids) and its network namespace.
 CLUSTER_RUN=${MESHMON_CLUSTER_RUN:-$MESHMON_CACHE/cluster}
-CLUSTER_NETNS=${MESHMON_NETNS:-meshmon-e2e}
+CLUSTER_NETNS=${MESHMON_NETNS:-meshmon}
 
 log() { printf '[%s] %s\n' "$(basename "$0" .sh)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
