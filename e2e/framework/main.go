@@ -176,24 +176,53 @@ func outer() (int, error) {
 }
 
 // sweepStale tears down clusters left by e2e runs whose process died
-// without cleaning up (e.g. killed by a test timeout).
+// without cleaning up (e.g. killed by a test timeout or a machine restart).
+// It looks at the state dirs under the cache and at the network namespaces
+// themselves: a namespace whose state dir is gone (another cache, a wiped
+// one) would otherwise block a later run that happens to get the same PID.
 func sweepStale(root, cache string) {
-	entries, err := os.ReadDir(filepath.Join(cache, "e2e"))
-	if err != nil {
-		return
+	stale := map[string]bool{} // name -> has a state dir
+	if entries, err := os.ReadDir(filepath.Join(cache, "e2e")); err == nil {
+		for _, e := range entries {
+			if deadE2EName(e.Name()) {
+				stale[e.Name()] = true
+			}
+		}
 	}
-	for _, e := range entries {
-		name := e.Name()
-		i := strings.LastIndex(name, "-")
-		pid, err := strconv.Atoi(name[i+1:])
-		if !strings.HasPrefix(name, "mm-e2e-") || err != nil || processAlive(pid) {
-			continue
+	if out, err := exec.Command("ip", "netns", "list").Output(); err == nil {
+		for _, line := range strings.Split(string(out), "\n") {
+			f := strings.Fields(line)
+			if len(f) > 0 && deadE2EName(f[0]) && !stale[f[0]] {
+				stale[f[0]] = false
+			}
+		}
+	}
+	for name, hasState := range stale {
+		if !hasState {
+			// No recorded PIDs: only an empty namespace is removed; one
+			// with processes in it is left alone and named.
+			pids, err := exec.Command("ip", "netns", "pids", name).Output()
+			if err != nil || strings.TrimSpace(string(pids)) != "" {
+				fmt.Fprintf(os.Stderr, "e2e: leaving stale network namespace %s alone: it still has processes (ip netns pids %s)\n", name, name)
+				continue
+			}
 		}
 		env := []string{"MESHMON_NETNS=" + name, "MESHMON_CLUSTER_RUN=" + filepath.Join(cache, "e2e", name)}
 		if _, err := runScript(root, env, "hack/cluster-down.sh"); err == nil {
 			fmt.Fprintf(os.Stderr, "e2e: removed stale test cluster %s\n", name)
 		}
 	}
+}
+
+// deadE2EName reports whether name is an e2e cluster name
+// (mm-e2e-<package>-<pid>) whose test process is no longer running.
+func deadE2EName(name string) bool {
+	i := strings.LastIndex(name, "-")
+	if !strings.HasPrefix(name, "mm-e2e-") || i < 0 {
+		return false
+	}
+	pid, err := strconv.Atoi(name[i+1:])
+	return err == nil && pid > 0 && !processAlive(pid)
 }
 
 func processAlive(pid int) bool {
