@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,6 +25,8 @@ import (
 
 	"github.com/meshmon/meshmon/e2e/framework"
 	"github.com/meshmon/meshmon/pkg/policy"
+	"github.com/meshmon/meshmon/pkg/prom"
+	"github.com/meshmon/meshmon/pkg/prom/promtest"
 	"github.com/meshmon/meshmon/pkg/release"
 	"github.com/meshmon/meshmon/pkg/scrape"
 )
@@ -302,6 +306,115 @@ func TestCheck(t *testing.T) {
 			t.Errorf("%d API requests with 1,000 more pods, %d without; the pods must cost pages, not requests", n, base)
 		}
 	})
+
+	t.Run("federation", func(t *testing.T) {
+		// Cluster "west": a real Prometheus scraping one proxy-like target.
+		west := startWestPrometheus(t)
+		r := env.Meshmon(t, "kubectl", "federate", "add", "west", "--url", west.URL, "--interval", "2s", "--dry-run")
+		if r.Code != 0 || !strings.Contains(r.Stdout, "would be upgraded with its current chart") || !strings.Contains(r.Stdout, "job_name: federate-west") ||
+			!strings.Contains(r.Stdout, `- '{job="linkerd-proxy"}'`) {
+			t.Errorf("federate add --dry-run: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+		}
+		if r := env.Meshmon(t, "kubectl", "federate", "list"); !strings.HasPrefix(r.Stdout, "No federation sources") {
+			t.Errorf("the dry run added a source:\n%s", r.Stdout)
+		}
+		r = env.Meshmon(t, "kubectl", "federate", "add", "west", "--url", west.URL, "--interval", "2s")
+		if r.Code != 0 || !strings.Contains(r.Stdout, "job federate-west scrapes "+west.URL+"/federate") || !strings.Contains(r.Stdout, "Upgraded release prometheus to revision 2") {
+			t.Fatalf("federate add: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+		}
+		r = env.Meshmon(t, "linkerd", "federate", "add", "west", "--url", west.URL, "--interval", "2s")
+		if r.Code != 0 || !strings.Contains(r.Stdout, "already configured (job federate-west, revision 2)") {
+			t.Errorf("federate add again: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+		}
+		r = env.Meshmon(t, "kubectl", "federate", "list", "-o", "json")
+		var listed []scrape.FederationSource
+		if err := json.Unmarshal([]byte(r.Stdout), &listed); err != nil || len(listed) != 1 || listed[0].URL != west.URL+"/federate" || listed[0].Interval != "2s" {
+			t.Errorf("federate list -o json: %v\n%s", err, r.Stdout)
+		}
+		// install with its usual flags keeps the source.
+		r = env.Meshmon(t, "kubectl", append(installArgs, "--skip-check", "--skip-viz", "--skip-policy")...)
+		if r.Code != 0 || !strings.Contains(r.Stdout, "already up to date (revision 2") || !strings.Contains(r.Stdout, "Federation jobs kept from the deployed release: federate-west") {
+			t.Errorf("install after federate add: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+		}
+
+		// The release's Prometheus loads the new prometheus.yml (a restart here; the
+		// chart's config reloader in a real pod) and pulls west's series.
+		p.Stop()
+		p = framework.StartReleasePrometheus(t, env, kc, rp)
+		pc, err := prom.New(p.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		framework.Eventually(t, time.Minute, func() error {
+			v, _, err := pc.QueryVector(ctxT(t), `request_total{cluster="west",job="linkerd-proxy"}`, time.Time{})
+			if err != nil || len(v) == 0 {
+				return fmt.Errorf("no series federated from west yet (%v)", err)
+			}
+			return nil
+		})
+		r = env.Meshmon(t, "kubectl", "check", "--category", "federation")
+		t.Logf("kubectl meshmon check --category federation (exit %d):\n%s", r.Code, r.Stdout)
+		if r.Code != 0 || !strings.Contains(r.Stdout, "√ federation sources are up") {
+			t.Errorf("with west up: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+		}
+
+		// West goes away: the check names the job and the error.
+		west.Stop()
+		framework.Eventually(t, time.Minute, func() error {
+			ts, err := pc.Targets(ctxT(t))
+			if err != nil {
+				return err
+			}
+			if j, _ := ts.Job("federate-west"); j.Down != 1 {
+				return fmt.Errorf("federate-west: %d down", j.Down)
+			}
+			return nil
+		})
+		r = env.Meshmon(t, "kubectl", "check", "--category", "federation", "-o", "short")
+		t.Logf("kubectl meshmon check --category federation -o short (exit %d):\n%s", r.Code, r.Stdout)
+		if r.Code != 1 || !strings.Contains(r.Stdout, "× federation sources are up") || !strings.Contains(r.Stdout, "federate-west") {
+			t.Errorf("with west down: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+		}
+
+		r = env.Meshmon(t, "kubectl", "federate", "remove", "west")
+		if r.Code != 0 || !strings.Contains(r.Stdout, "Removed federation source west (job federate-west); upgraded release prometheus to revision 3") {
+			t.Errorf("federate remove: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+		}
+		r = env.Meshmon(t, "kubectl", "federate", "remove", "west")
+		if r.Code != 1 || !strings.Contains(r.Stderr, `no such federation source "west" in release prometheus: there are none`) {
+			t.Errorf("removing it twice: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+		}
+		r = env.Meshmon(t, "kubectl", "federate", "list")
+		if r.Code != 0 || r.Stdout != "No federation sources in release prometheus (namespace linkerd-viz).\n" {
+			t.Errorf("federate list after remove: exit %d\n%q", r.Code, r.Stdout)
+		}
+		r = env.Meshmon(t, "kubectl", "federate", "add", "west", "--url", west.URL, "-n", "monitoring", "--release-name", "nope")
+		if r.Code != 1 || !strings.Contains(r.Stderr, "release nope is not installed in namespace monitoring: install it first") {
+			t.Errorf("federate add without a release: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+		}
+	})
+}
+
+// startWestPrometheus runs a second real Prometheus, external label cluster=west,
+// scraping one proxy-like metrics endpoint, both on loopback.
+func startWestPrometheus(t *testing.T) *promtest.Server {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprint(w, "request_total{direction=\"inbound\"} 7\n")
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return promtest.Start(t, promtest.Options{Config: fmt.Sprintf(`global:
+  scrape_interval: 1s
+  external_labels: {cluster: west}
+scrape_configs:
+- job_name: linkerd-proxy
+  static_configs: [{targets: [%q]}]
+`, ln.Addr().String())})
 }
 
 // apiRequests runs the health suite with client-go's request logging on

@@ -3,6 +3,7 @@
 package release
 
 import (
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -48,11 +49,15 @@ func TestPendingUpgradeRepair(t *testing.T) {
 	}
 	for _, want := range []string{
 		"release prometheus in namespace mm-pending-upgrade is stuck in pending-upgrade at revision 2",
-		"(10m0s ago)", "--repair", "roll back to revision 1 (the last deployed one)",
+		"--repair", "roll back to revision 1 (the last deployed one)",
 	} {
 		if !strings.Contains(refused.Stderr, want) {
 			t.Errorf("the refusal lacks %q:\n%s", want, refused.Stderr)
 		}
+	}
+	// How long ago, rounded to the second: ten minutes and the seconds the install took.
+	if !regexp.MustCompile(`\(10m\d+s ago\)`).MatchString(refused.Stderr) {
+		t.Errorf("the refusal does not say how long ago the upgrade stopped (10m…s):\n%s", refused.Stderr)
 	}
 	if revs := revisions(t, kc, ns, "prometheus"); !slices.Equal(revs, []string{"v1=deployed", "v2=pending-upgrade"}) {
 		t.Errorf("the refused install wrote: %v", revs)

@@ -96,7 +96,7 @@ func (e *Env) checkFederationSources(ctx context.Context) error {
 		}
 	}
 	if len(broken) > 0 {
-		return fmt.Errorf("federation sources are failing, so the other clusters' metrics are missing; check the remote Prometheus' address, its policy (its Server must authorize this cluster's network) and the federation job in Prometheus' configuration (its static target and match[] params):%s", bullets(broken))
+		return fmt.Errorf("federation sources are failing, so the other clusters' metrics are missing; check the remote Prometheus' address (meshmon federate list), its policy (its Server must authorize this cluster's network) and the federation job in Prometheus' configuration (its static target and match[] params):%s", bullets(broken))
 	}
 	return check.Detail(fmt.Sprintf("\t* %d %s: %s", len(jobs), plural(len(jobs), "source", "sources"), strings.Join(jobs, ", ")))
 }

@@ -273,8 +273,16 @@ func (o *installOptions) preflight(ctx context.Context, in *installation) error 
 		params.LinkerdNamespace, params.VizNamespace = o.g.linkerdNamespace, o.g.vizNamespace
 	}
 	in.params = params
+	// Federation sources added with `federate add` live in the release's values; an
+	// install keeps them.
+	// A history that cannot be read is reported by preflight (permissions) or by the
+	// release step, which reads it again.
+	var carry []map[string]any
+	if deployed, err := in.target.DeployedValues(); err == nil {
+		carry = release.FederationJobs(deployed)
+	}
 	plan, err := release.NewPlan(ctx, release.PlanInput{
-		Chart: lc, Values: o.valuesOptions(params), UserValues: o.userValues, KubeVersion: kubeVersion,
+		Chart: lc, Values: o.valuesOptions(params), UserValues: o.userValues, KubeVersion: kubeVersion, CarryJobs: carry,
 	})
 	if err != nil {
 		p.Fail("cannot render the chart")
@@ -359,6 +367,9 @@ func (o *installOptions) release(ctx context.Context, in *installation) error {
 	case release.ActionUpgrade:
 		p.Done(fmt.Sprintf("release %s ready in %s", t.Release, res.Duration.Round(100*time.Millisecond)))
 		fmt.Fprintf(out, "Upgraded release %s to revision %d (%s; %s).\n", t.Release, res.Revision, chartDesc, res.Reason)
+	}
+	if len(in.plan.Carried) > 0 {
+		fmt.Fprintf(out, "Federation jobs kept from the deployed release: %s\n", strings.Join(in.plan.Carried, ", "))
 	}
 	srv, err := release.FindServer(ctx, in.clients.Kube, t.Namespace, t.Release, in.params.ClusterDomain)
 	if err != nil {

@@ -122,6 +122,7 @@ Get started:
 		newCheckCommand(g),
 		newVizCommand(g),
 		newPolicyCommand(g),
+		newFederateCommand(g),
 		newVersionCommand(g),
 	)
 	if g.host.Linkerd {

@@ -31,6 +31,8 @@ type Plan struct {
 	Warnings []Warning
 	// Manifest is the chart rendered client-side, hooks included.
 	Manifest string
+	// Carried are the jobs kept from the deployed release (PlanInput.CarryJobs).
+	Carried []string
 }
 
 // PlanInput is what a Plan is made from.
@@ -42,6 +44,9 @@ type PlanInput struct {
 	// KubeVersion is the cluster's version the chart renders for (e.g. v1.37.1); empty
 	// means Helm's default.
 	KubeVersion string
+	// CarryJobs are scrape jobs of the deployed release to keep when the planned values
+	// lack a job of the same name: the federation sources added with `federate add`.
+	CarryJobs []map[string]any
 }
 
 // NewPlan computes the values and renders the chart without contacting the cluster.
@@ -58,10 +63,11 @@ func NewPlan(ctx context.Context, in PlanInput) (*Plan, error) {
 		return nil, err
 	}
 	merged := MergeValues(ours, in.UserValues)
+	carried := carryJobs(merged, in.CarryJobs)
 	// Invariants of meshmon's own values are clean (tested), so everything it finds
 	// comes from the user's overrides.
 	warnings = append(warnings, Invariants(merged)...)
-	p := &Plan{Chart: in.Chart, Options: resolved, Values: merged, Warnings: warnings}
+	p := &Plan{Chart: in.Chart, Options: resolved, Values: merged, Warnings: warnings, Carried: carried}
 	manifest, err := render(ctx, in.Chart, resolved.ReleaseName, resolved.Namespace, in.KubeVersion, merged)
 	if err != nil {
 		return nil, err

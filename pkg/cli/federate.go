@@ -1,0 +1,344 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"sigs.k8s.io/yaml"
+
+	"github.com/meshmon/meshmon/pkg/release"
+	"github.com/meshmon/meshmon/pkg/scrape"
+)
+
+func newFederateCommand(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "federate",
+		Short: "Scrape other clusters' Prometheus /federate into meshmon's Prometheus",
+		Long: `Manage the other Prometheus servers whose /federate endpoint meshmon's Prometheus
+scrapes, e.g. the meshmon Prometheus of every workload cluster, into the one of a
+management cluster.
+
+Each source is a scrape job named federate-<name> in the release's prometheus.yml
+(honor_labels, so the remote's "cluster" external label is kept: install each
+cluster with its own --cluster-name). The release is upgraded with the chart it
+runs already; install keeps the sources. On the remote cluster, let this
+Prometheus in: "policy apply --allow-federate-from <CIDR>" there. "check" shows
+whether every source is up.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+	}
+	cmd.AddCommand(newFederateAddCommand(g), newFederateListCommand(g), newFederateRemoveCommand(g))
+	return cmd
+}
+
+type federateAddOptions struct {
+	g           *globals
+	releaseName string
+	source      scrape.FederationSource
+	timeout     time.Duration
+	dryRun      bool
+}
+
+func newFederateAddCommand(g *globals) *cobra.Command {
+	o := &federateAddOptions{g: g, releaseName: release.DefaultReleaseName, timeout: release.DefaultTimeout}
+	cmd := &cobra.Command{
+		Use:   "add NAME --url URL",
+		Short: "Add (or change) a federation source",
+		Long: `Add a federation source: a scrape job federate-NAME that reads the series
+selected by --match (default: the proxies' and the control plane's) from the
+remote Prometheus' /federate. Adding a source that exists replaces it; adding it
+unchanged changes nothing.`,
+		Example: fmt.Sprintf(`  # The Prometheus of cluster "west", reached through its ingress
+  %[1]s federate add west --url https://prometheus.west.example.com/federate
+
+  # Only the proxies' request counters, every 30s
+  %[1]s federate add east --url http://10.20.0.15:9090 --match '{job="linkerd-proxy",__name__=~"request_total|response_total"}' --interval 30s
+
+  # Preview the job and change nothing
+  %[1]s federate add west --url https://prometheus.west.example.com --dry-run`, g.host.Display),
+		Args: exactArgs(1, "NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.source.Name = args[0]
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.source.URL, "url", "", "The remote Prometheus: http(s)://host[:port][/prefix]/federate (path /federate by default)")
+	f.StringArrayVar(&o.source.Match, "match", nil, `Series selector sent as match[] (repeatable; default {job="linkerd-proxy"} and {job="linkerd-controller"})`)
+	f.StringVar(&o.source.Interval, "interval", "", "Scrape interval of this source (default: the global scrape interval)")
+	f.StringVar(&o.source.Timeout, "scrape-timeout", "", "Scrape timeout of this source (default: the global one, at most the interval)")
+	f.BoolVar(&o.source.InsecureSkipVerify, "remote-insecure-skip-tls-verify", false, "Do not verify the remote's TLS certificate (https only)")
+	f.StringVar(&o.releaseName, "release-name", o.releaseName, "Name of meshmon's Prometheus Helm release")
+	f.DurationVar(&o.timeout, "timeout", o.timeout, "How long to wait for the upgraded release to become ready before rolling it back")
+	f.BoolVar(&o.dryRun, "dry-run", false, "Print the scrape job that would be added; change nothing")
+	return cmd
+}
+
+// exactArgs is cobra.ExactArgs with a usage error that names the argument.
+func exactArgs(n int, what string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usageError("%s takes exactly %d argument (%s), got %d\nSee '%s --help' for usage.", cmd.CommandPath(), n, what, len(args), cmd.CommandPath())
+		}
+		return nil
+	}
+}
+
+// Validate checks the flags without contacting the cluster.
+func (o *federateAddOptions) Validate() error {
+	if o.source.URL == "" {
+		return usageError("--url is required: the remote Prometheus, e.g. https://prometheus.west.example.com/federate")
+	}
+	if o.timeout <= 0 {
+		return usageError("--timeout must be positive, e.g. 5m")
+	}
+	if err := o.source.Normalize(); err != nil {
+		return usageError("%w", err)
+	}
+	return nil
+}
+
+// Run upgrades the release with the source's job.
+func (o *federateAddOptions) Run(ctx context.Context) error {
+	src := o.source
+	update := func(current map[string]any) (map[string]any, bool, error) {
+		return release.WithFederationSource(current, src)
+	}
+	if o.dryRun {
+		return o.g.federationDryRun(o.releaseName, "add", update, src.Job())
+	}
+	res, err := o.g.updateFederation(ctx, o.releaseName, o.timeout, "Adding federation source "+src.Name, update)
+	if err != nil {
+		return err
+	}
+	out := o.g.streams.Out
+	if res.Action == release.ActionNone {
+		fmt.Fprintf(out, "Federation source %s is already configured (job %s, revision %d); nothing changed.\n", src.Name, src.JobName(), res.Revision)
+		return nil
+	}
+	fmt.Fprintf(out, "Federation source %s: job %s scrapes %s (match[] %s).\n", src.Name, src.JobName(), src.URL, strings.Join(src.Match, " "))
+	fmt.Fprintf(out, "Upgraded release %s to revision %d; Prometheus reloads its configuration within a minute.\n", o.releaseName, res.Revision)
+	fmt.Fprintf(out, "On the remote cluster, authorize this Prometheus: %s policy apply --allow-federate-from <CIDR of this cluster's egress>\n", o.g.host.Display)
+	fmt.Fprintf(out, "Then '%s check' shows whether the source is up.\n", o.g.host.Display)
+	return nil
+}
+
+type federateListOptions struct {
+	g           *globals
+	releaseName string
+	output      string
+}
+
+func newFederateListCommand(g *globals) *cobra.Command {
+	o := &federateListOptions{g: g, releaseName: release.DefaultReleaseName, output: "table"}
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List the federation sources",
+		Long: `List the federation sources in the release's configuration. -o json and -o yaml
+print a list of {name, url, match, interval, timeout, insecureSkipVerify}.`,
+		Example: fmt.Sprintf(`  %[1]s federate list
+  %[1]s federate list -o json`, g.host.Display),
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := validateOutput(o.output, "table", "json", "yaml"); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.releaseName, "release-name", o.releaseName, "Name of meshmon's Prometheus Helm release")
+	f.StringVarP(&o.output, "output", "o", o.output, "Output format: table, json or yaml")
+	return cmd
+}
+
+// Run reads the release's values and prints the sources.
+func (o *federateListOptions) Run(_ context.Context) error {
+	t, err := o.g.releaseTarget(o.releaseName)
+	if err != nil {
+		return err
+	}
+	values, err := t.DeployedValues()
+	if err != nil {
+		return explainNotInstalled(o.g, err)
+	}
+	sources, odd := release.FederationSources(values)
+	u := o.g.ui(machineReadable(o.output))
+	for _, name := range odd {
+		fmt.Fprintf(u.Err, "%s job %s is named like a federation job but has no single static target; left out\n", u.ErrStyle().Yellow("‼ warning:"), name)
+	}
+	if sources == nil {
+		sources = []scrape.FederationSource{}
+	}
+	if o.output != "table" {
+		return printDocument(o.g.streams.Out, o.output, sources)
+	}
+	if len(sources) == 0 {
+		fmt.Fprintf(o.g.streams.Out, "No federation sources in release %s (namespace %s).\n", o.releaseName, t.Namespace)
+		return nil
+	}
+	return printFederationTable(o.g.streams.Out, sources)
+}
+
+func printFederationTable(w io.Writer, sources []scrape.FederationSource) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tURL\tMATCH\tINTERVAL")
+	for _, s := range sources {
+		interval := s.Interval
+		if interval == "" {
+			interval = "global"
+		}
+		url := s.URL
+		if s.InsecureSkipVerify {
+			url += " (TLS unverified)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Name, url, strings.Join(s.Match, " "), interval)
+	}
+	return tw.Flush()
+}
+
+type federateRemoveOptions struct {
+	g           *globals
+	releaseName string
+	name        string
+	timeout     time.Duration
+	dryRun      bool
+}
+
+func newFederateRemoveCommand(g *globals) *cobra.Command {
+	o := &federateRemoveOptions{g: g, releaseName: release.DefaultReleaseName, timeout: release.DefaultTimeout}
+	cmd := &cobra.Command{
+		Use:   "remove NAME",
+		Short: "Remove a federation source",
+		Long: `Remove the federation source NAME (its scrape job federate-NAME). The series
+already federated stay in the TSDB until retention drops them.`,
+		Example: fmt.Sprintf(`  %[1]s federate remove west`, g.host.Display),
+		Args:    exactArgs(1, "NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.name = args[0]
+			if o.timeout <= 0 {
+				return usageError("--timeout must be positive, e.g. 5m")
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.releaseName, "release-name", o.releaseName, "Name of meshmon's Prometheus Helm release")
+	f.DurationVar(&o.timeout, "timeout", o.timeout, "How long to wait for the upgraded release to become ready before rolling it back")
+	f.BoolVar(&o.dryRun, "dry-run", false, "Say what would be removed; change nothing")
+	return cmd
+}
+
+// Run upgrades the release without the source's job.
+func (o *federateRemoveOptions) Run(ctx context.Context) error {
+	var known []string
+	update := func(current map[string]any) (map[string]any, bool, error) {
+		out, found, err := release.WithoutFederationSource(current, o.name)
+		if err != nil {
+			return nil, false, err
+		}
+		if !found {
+			sources, _ := release.FederationSources(current)
+			for _, s := range sources {
+				known = append(known, s.Name)
+			}
+			have := "there are none"
+			if len(known) > 0 {
+				have = "the sources are: " + strings.Join(known, ", ")
+			}
+			return nil, false, fmt.Errorf("%w %q in release %s: %s (see 'federate list')", release.ErrNoSuchFederationSource, o.name, o.releaseName, have)
+		}
+		return out, true, nil
+	}
+	if o.dryRun {
+		return o.g.federationDryRun(o.releaseName, "remove", update, nil)
+	}
+	res, err := o.g.updateFederation(ctx, o.releaseName, o.timeout, "Removing federation source "+o.name, update)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(o.g.streams.Out, "Removed federation source %s (job %s%s); upgraded release %s to revision %d.\n",
+		o.name, scrape.FederationJobPrefix, o.name, o.releaseName, res.Revision)
+	return nil
+}
+
+// releaseTarget connects Helm to meshmon's release in the -n namespace.
+func (g *globals) releaseTarget(name string) (*release.Target, error) {
+	clients, err := g.kubeClients()
+	if err != nil {
+		return nil, err
+	}
+	return release.NewTarget(clients.Flags, clients.Kube, g.namespace(), name, helmLog(g))
+}
+
+// explainNotInstalled adds the fix to a missing release.
+func explainNotInstalled(g *globals, err error) error {
+	if errors.Is(err, release.ErrNotInstalled) {
+		return fmt.Errorf("%w: install it first with '%s install'", err, g.host.Display)
+	}
+	return err
+}
+
+// updateFederation upgrades the release with update, showing progress.
+func (g *globals) updateFederation(ctx context.Context, name string, timeout time.Duration, what string, update func(map[string]any) (map[string]any, bool, error)) (*release.Result, error) {
+	t, err := g.releaseTarget(name)
+	if err != nil {
+		return nil, err
+	}
+	p := g.ui(false).Progress()
+	p.Start(what)
+	res, err := release.UpdateValues(ctx, t, update, release.ApplyOptions{Timeout: timeout, OnStatus: p.Update})
+	if err != nil {
+		p.Fail("release " + name + " not changed")
+		return nil, explainNotInstalled(g, err)
+	}
+	if res.Action == release.ActionNone {
+		p.Done("release " + name + " unchanged")
+	} else {
+		p.Done(fmt.Sprintf("release %s ready in %s", name, res.Duration.Round(100*time.Millisecond)))
+	}
+	return res, nil
+}
+
+// federationDryRun prints what a federate command would change, reading the release but
+// writing nothing.
+func (g *globals) federationDryRun(name, verb string, update func(map[string]any) (map[string]any, bool, error), job map[string]any) error {
+	t, err := g.releaseTarget(name)
+	if err != nil {
+		return err
+	}
+	current, err := t.DeployedValues()
+	if err != nil {
+		return explainNotInstalled(g, err)
+	}
+	_, changed, err := update(current)
+	if err != nil {
+		return err
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "# %s federate %s --dry-run: nothing below has been applied.\n", g.host.Display, verb)
+	if !changed {
+		fmt.Fprintf(&b, "# Release %s in namespace %s: nothing to do, the job is already there.\n", name, t.Namespace)
+	} else {
+		fmt.Fprintf(&b, "# Release %s in namespace %s: would be upgraded with its current chart.\n", name, t.Namespace)
+	}
+	if job != nil {
+		b.WriteString("# Scrape job (serverFiles.\"prometheus.yml\".scrape_configs):\n")
+		y, err := yaml.Marshal([]any{job})
+		if err != nil {
+			return err
+		}
+		b.Write(y)
+	}
+	_, err = io.WriteString(g.streams.Out, b.String())
+	return err
+}

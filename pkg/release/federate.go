@@ -1,0 +1,236 @@
+package release
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"helm.sh/helm/v4/pkg/action"
+	"helm.sh/helm/v4/pkg/kube"
+	rcommon "helm.sh/helm/v4/pkg/release/common"
+
+	"github.com/meshmon/meshmon/pkg/scrape"
+)
+
+// scrapeConfigsPath is where the chart takes prometheus.yml's scrape jobs from, and where
+// meshmon keeps its Linkerd and federation jobs.
+var scrapeConfigsPath = []string{"serverFiles", "prometheus.yml", "scrape_configs"}
+
+// FederationJobs returns the federation jobs (named scrape.FederationJobPrefix…) of a
+// release's values, in their order.
+func FederationJobs(values map[string]any) []map[string]any {
+	list, _ := lookup(values, scrapeConfigsPath...)
+	items, _ := list.([]any)
+	var out []map[string]any
+	for _, it := range items {
+		job, ok := it.(map[string]any)
+		if !ok {
+			continue
+		}
+		if name, _ := job["job_name"].(string); strings.HasPrefix(name, scrape.FederationJobPrefix) {
+			out = append(out, job)
+		}
+	}
+	return out
+}
+
+// FederationSources reads the federation sources back from a release's values. Jobs named
+// like federation jobs but not shaped like one are returned as names in odd.
+func FederationSources(values map[string]any) (sources []scrape.FederationSource, odd []string) {
+	for _, job := range FederationJobs(values) {
+		if s, ok := scrape.FederationSourceFromJob(job); ok {
+			sources = append(sources, s)
+		} else {
+			name, _ := job["job_name"].(string)
+			odd = append(odd, name)
+		}
+	}
+	return sources, odd
+}
+
+// scrapeJobs returns a copy of values and the scrape_configs list inside it, or an error
+// when the values have no such list (a user override removed meshmon's jobs).
+func scrapeJobs(values map[string]any) (map[string]any, []any, error) {
+	out := deepCopyMap(values)
+	list, ok := lookup(out, scrapeConfigsPath...)
+	items, isList := list.([]any)
+	if !ok || !isList {
+		return nil, nil, fmt.Errorf("the release's values have no %s list: meshmon's scrape jobs were overridden; run install again without that override first", pathString(scrapeConfigsPath...))
+	}
+	return out, items, nil
+}
+
+func setScrapeJobs(values map[string]any, jobs []any) {
+	files := values["serverFiles"].(map[string]any)
+	files["prometheus.yml"].(map[string]any)["scrape_configs"] = jobs
+}
+
+// WithFederationSource returns values with src's job added, or replacing the job of the
+// same name in place. changed is false when that exact job is already there.
+func WithFederationSource(values map[string]any, src scrape.FederationSource) (out map[string]any, changed bool, err error) {
+	out, items, err := scrapeJobs(values)
+	if err != nil {
+		return nil, false, err
+	}
+	job, err := toValue(src.Job())
+	if err != nil {
+		return nil, false, err
+	}
+	want, err := canonicalJSON(job)
+	if err != nil {
+		return nil, false, err
+	}
+	for i, it := range items {
+		m, _ := it.(map[string]any)
+		if name, _ := m["job_name"].(string); name != src.JobName() {
+			continue
+		}
+		have, err := canonicalJSON(m)
+		if err != nil {
+			return nil, false, err
+		}
+		if have == want {
+			return values, false, nil
+		}
+		items[i] = job
+		setScrapeJobs(out, items)
+		return out, true, nil
+	}
+	setScrapeJobs(out, append(items, job))
+	return out, true, nil
+}
+
+// WithoutFederationSource returns values without the federation job of source name;
+// found is false when there is none.
+func WithoutFederationSource(values map[string]any, name string) (out map[string]any, found bool, err error) {
+	out, items, err := scrapeJobs(values)
+	if err != nil {
+		return nil, false, err
+	}
+	kept := make([]any, 0, len(items))
+	for _, it := range items {
+		m, _ := it.(map[string]any)
+		if n, _ := m["job_name"].(string); n == scrape.FederationJobPrefix+name {
+			found = true
+			continue
+		}
+		kept = append(kept, it)
+	}
+	if !found {
+		return values, false, nil
+	}
+	setScrapeJobs(out, kept)
+	return out, true, nil
+}
+
+// carryJobs appends to planned values the jobs of the deployed release that the plan
+// lacks (by name), so that install keeps the federation sources added since. It returns
+// the names carried.
+func carryJobs(planned map[string]any, jobs []map[string]any) []string {
+	list, _ := lookup(planned, scrapeConfigsPath...)
+	items, isList := list.([]any)
+	if !isList || len(jobs) == 0 {
+		return nil
+	}
+	have := map[string]bool{}
+	for _, n := range jobNames(items) {
+		have[n] = true
+	}
+	var carried []string
+	for _, job := range jobs {
+		name, _ := job["job_name"].(string)
+		if have[name] {
+			continue
+		}
+		items = append(items, deepCopy(job))
+		carried = append(carried, name)
+	}
+	if len(carried) > 0 {
+		setScrapeJobs(planned, items)
+	}
+	return carried
+}
+
+// DeployedValues returns the values of the release's newest revision, or a
+// *NotInstalledError.
+func (t *Target) DeployedValues() (map[string]any, error) {
+	last, err := t.last()
+	if err != nil {
+		return nil, err
+	}
+	return last.Config, nil
+}
+
+// UpdateValues upgrades the release to new values computed from its current ones, with
+// the chart it runs now (nothing is downloaded) and the same waiting and rollback as
+// Apply. update returns changed=false to leave the release alone. The release must be
+// installed and not pending.
+func UpdateValues(ctx context.Context, t *Target, update func(current map[string]any) (map[string]any, bool, error), o ApplyOptions) (*Result, error) {
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	h, err := t.history()
+	if err != nil {
+		return nil, err
+	}
+	if len(h) == 0 {
+		return nil, t.notInstalled()
+	}
+	last := h[len(h)-1]
+	switch {
+	case last.Info == nil:
+		return nil, fmt.Errorf("revision %d of release %s has no status; inspect it with 'helm history %s -n %s'", last.Version, t.Release, t.Release, t.Namespace)
+	case last.Info.Status.IsPending():
+		return nil, pendingError(t, last, h)
+	case last.Info.Status == rcommon.StatusUninstalled:
+		return nil, t.notInstalled()
+	case last.Info.Status != rcommon.StatusDeployed:
+		return nil, fmt.Errorf("revision %d of release %s is %s, not deployed: run install to bring it back before changing it", last.Version, t.Release, last.Info.Status)
+	}
+	if last.Chart == nil {
+		return nil, fmt.Errorf("revision %d of release %s has no chart stored", last.Version, t.Release)
+	}
+	values, changed, err := update(last.Config)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Action: ActionNone, Reason: "unchanged", Revision: last.Version, Release: last}
+	if !changed {
+		return res, nil
+	}
+
+	start := time.Now()
+	w := &watcher{kc: t.Kube, namespace: t.Namespace, release: t.Release, report: o.OnStatus}
+	wctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		w.run(wctx, o.PollInterval)
+	}()
+	up := action.NewUpgrade(t.Helm)
+	up.Namespace = t.Namespace
+	up.Timeout = o.Timeout
+	up.WaitStrategy = kube.StatusWatcherStrategy
+	up.RollbackOnFailure = true
+	up.MaxHistory = MaxHistory
+	up.ResetValues = true
+	// The chart is the same, so is its digest: install still finds the release up to date.
+	up.Labels = map[string]string{}
+	if d := last.Labels[ChartDigestLabel]; d != "" {
+		up.Labels[ChartDigestLabel] = d
+	}
+	r, err := asRelease(up.RunWithContext(ctx, t.Release, last.Chart, values))
+	stop()
+	<-done
+	res.Duration = time.Since(start)
+	if err != nil {
+		return nil, t.explainFailure(ctx, ActionUpgrade, err, w.lastStatus(), o.Timeout)
+	}
+	res.Action, res.Reason, res.Release, res.Revision = ActionUpgrade, "values changed", r, r.Version
+	return res, nil
+}
+
+// ErrNoSuchFederationSource is returned (wrapped) when a source to remove does not exist.
+var ErrNoSuchFederationSource = errors.New("no such federation source")
