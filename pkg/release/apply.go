@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"helm.sh/helm/v4/pkg/action"
+	chart "helm.sh/helm/v4/pkg/chart/v2"
 	"helm.sh/helm/v4/pkg/kube"
 	rcommon "helm.sh/helm/v4/pkg/release/common"
 	rel "helm.sh/helm/v4/pkg/release/v1"
@@ -145,13 +146,29 @@ func Apply(ctx context.Context, t *Target, p *Plan, o ApplyOptions) (*Result, er
 	if err != nil {
 		return nil, err
 	}
-	start := time.Now()
 	res := &Result{Action: st.Action, Reason: st.Reason}
 	if st.Action == ActionNone {
 		res.Revision, res.Release = st.Current.Version, st.Current
 		return res, nil
 	}
+	r, d, err := t.watched(ctx, st.Action, o, func() (*rel.Release, error) {
+		if st.Action == ActionInstall {
+			return t.install(ctx, p, st.Replace, o.Timeout)
+		}
+		return t.upgrade(ctx, p.Chart.Chart, p.Values, releaseLabels(p), o.Timeout)
+	})
+	res.Duration = d
+	if err != nil {
+		return nil, err
+	}
+	res.Release, res.Revision = r, r.Version
+	return res, nil
+}
 
+// watched runs an install or upgrade while feeding o.OnStatus with what the release
+// still waits for, and turns a failure into what happened and what to do.
+func (t *Target) watched(ctx context.Context, a Action, o ApplyOptions, run func() (*rel.Release, error)) (*rel.Release, time.Duration, error) {
+	start := time.Now()
 	w := &watcher{kc: t.Kube, namespace: t.Namespace, release: t.Release, report: o.OnStatus}
 	wctx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
@@ -159,20 +176,14 @@ func Apply(ctx context.Context, t *Target, p *Plan, o ApplyOptions) (*Result, er
 		defer close(done)
 		w.run(wctx, o.PollInterval)
 	}()
-	var r *rel.Release
-	if st.Action == ActionInstall {
-		r, err = t.install(ctx, p, st.Replace, o.Timeout)
-	} else {
-		r, err = t.upgrade(ctx, p, o.Timeout)
-	}
+	r, err := run()
 	stop()
 	<-done
-	res.Duration = time.Since(start)
+	d := time.Since(start)
 	if err != nil {
-		return nil, t.explainFailure(ctx, st.Action, err, w.lastStatus(), o.Timeout)
+		return nil, d, t.explainFailure(ctx, a, err, w.lastStatus(), o.Timeout)
 	}
-	res.Release, res.Revision = r, r.Version
-	return res, nil
+	return r, d, nil
 }
 
 // releaseLabels are the custom labels Helm stores on each revision's Secret.
@@ -196,7 +207,9 @@ func (t *Target) install(ctx context.Context, p *Plan, replace bool, timeout tim
 	return asRelease(r, err)
 }
 
-func (t *Target) upgrade(ctx context.Context, p *Plan, timeout time.Duration) (*rel.Release, error) {
+// upgrade makes a new revision of chart with exactly values (ResetValues), waiting for
+// it and rolling it back on failure.
+func (t *Target) upgrade(ctx context.Context, ch *chart.Chart, values map[string]any, labels map[string]string, timeout time.Duration) (*rel.Release, error) {
 	up := action.NewUpgrade(t.Helm)
 	up.Namespace = t.Namespace
 	up.Timeout = timeout
@@ -206,8 +219,8 @@ func (t *Target) upgrade(ctx context.Context, p *Plan, timeout time.Duration) (*
 	up.RollbackOnFailure = true
 	up.MaxHistory = MaxHistory
 	up.ResetValues = true
-	up.Labels = releaseLabels(p)
-	r, err := up.RunWithContext(ctx, t.Release, p.Chart.Chart, p.Values)
+	up.Labels = labels
+	r, err := up.RunWithContext(ctx, t.Release, ch, values)
 	return asRelease(r, err)
 }
 

@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
-	"helm.sh/helm/v4/pkg/action"
-	"helm.sh/helm/v4/pkg/kube"
 	rcommon "helm.sh/helm/v4/pkg/release/common"
+	rel "helm.sh/helm/v4/pkg/release/v1"
 
 	"github.com/meshmon/meshmon/pkg/scrape"
 )
@@ -201,32 +199,17 @@ func UpdateValues(ctx context.Context, t *Target, update func(current map[string
 		return res, nil
 	}
 
-	start := time.Now()
-	w := &watcher{kc: t.Kube, namespace: t.Namespace, release: t.Release, report: o.OnStatus}
-	wctx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		w.run(wctx, o.PollInterval)
-	}()
-	up := action.NewUpgrade(t.Helm)
-	up.Namespace = t.Namespace
-	up.Timeout = o.Timeout
-	up.WaitStrategy = kube.StatusWatcherStrategy
-	up.RollbackOnFailure = true
-	up.MaxHistory = MaxHistory
-	up.ResetValues = true
 	// The chart is the same, so is its digest: install still finds the release up to date.
-	up.Labels = map[string]string{}
+	labels := map[string]string{}
 	if d := last.Labels[ChartDigestLabel]; d != "" {
-		up.Labels[ChartDigestLabel] = d
+		labels[ChartDigestLabel] = d
 	}
-	r, err := asRelease(up.RunWithContext(ctx, t.Release, last.Chart, values))
-	stop()
-	<-done
-	res.Duration = time.Since(start)
+	r, d, err := t.watched(ctx, ActionUpgrade, o, func() (*rel.Release, error) {
+		return t.upgrade(ctx, last.Chart, values, labels, o.Timeout)
+	})
+	res.Duration = d
 	if err != nil {
-		return nil, t.explainFailure(ctx, ActionUpgrade, err, w.lastStatus(), o.Timeout)
+		return nil, err
 	}
 	res.Action, res.Reason, res.Release, res.Revision = ActionUpgrade, "values changed", r, r.Version
 	return res, nil
