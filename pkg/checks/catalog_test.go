@@ -13,7 +13,7 @@ import (
 
 	"helm.sh/helm/v4/pkg/release/common"
 
-	"github.com/meshmon/meshmon/pkg/check"
+	"github.com/meshmon/meshmon/pkg/healthcheck"
 
 	"github.com/meshmon/meshmon/pkg/fixtures"
 )
@@ -30,16 +30,16 @@ func TestHealthyClusterPassesEverything(t *testing.T) {
 	res := f.run(Options{})
 	for _, c := range res.Categories {
 		for _, r := range c.Checks {
-			if r.Status != check.StatusSuccess && r.Status != check.StatusSkipped {
+			if r.Status != healthcheck.StatusSuccess && r.Status != healthcheck.StatusSkipped {
 				t.Errorf("%s / %s: %s: %v", c.Name, r.Description, r.Status, r.Err)
 			}
 		}
 	}
 	var table, js bytes.Buffer
-	if err := check.Render(&table, res, check.FormatTable, false); err != nil {
+	if err := healthcheck.Render(&table, res, healthcheck.FormatTable, false); err != nil {
 		t.Fatal(err)
 	}
-	if err := check.Render(&js, res, check.FormatJSON, false); err != nil {
+	if err := healthcheck.Render(&js, res, healthcheck.FormatJSON, false); err != nil {
 		t.Fatal(err)
 	}
 	golden(t, "healthy.table.golden", table.Bytes())
@@ -71,7 +71,7 @@ func TestCatalogIsValidForEveryOptionSet(t *testing.T) {
 			t.Errorf("%+v: %v", opts, err)
 			continue
 		}
-		if err := check.Validate(cats); err != nil {
+		if err := healthcheck.Validate(cats); err != nil {
 			t.Errorf("%+v: %v", opts, err)
 		}
 		for _, c := range cats {
@@ -87,7 +87,7 @@ func TestCatalogIsValidForEveryOptionSet(t *testing.T) {
 	}
 }
 
-func names(cats []check.Category) []string {
+func names(cats []healthcheck.Category) []string {
 	var out []string
 	for _, c := range cats {
 		out = append(out, c.Name)
@@ -146,12 +146,12 @@ func TestInstalled(t *testing.T) {
 		t.Error("Installed answered without a client")
 	}
 
-	res, err := check.Run(context.Background(), []check.Category{NotInstalled()}, check.Options{})
+	res, err := healthcheck.Run(context.Background(), []healthcheck.Category{NotInstalled()}, healthcheck.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var js bytes.Buffer
-	if err := check.Render(&js, res, check.FormatJSON, false); err != nil {
+	if err := healthcheck.Render(&js, res, healthcheck.FormatJSON, false); err != nil {
 		t.Fatal(err)
 	}
 	want := `{
@@ -180,10 +180,10 @@ func TestProxyRunsOnlyDataPlaneChecks(t *testing.T) {
 	if got := len(res.Categories); got != 5 {
 		t.Errorf("%d categories, want 5: %q", got, resultNames(res))
 	}
-	expect(t, res, "every meshed pod is scraped", check.StatusSuccess, "4 meshed pods, all scraped")
+	expect(t, res, "every meshed pod is scraped", healthcheck.StatusSuccess, "4 meshed pods, all scraped")
 	// linkerd check --proxy -n X: only X's pods count.
 	res = f.run(Options{Proxy: true, DataPlaneNamespace: appNS})
-	expect(t, res, "every meshed pod is scraped", check.StatusSuccess, "3 meshed pods in namespace "+appNS+", all scraped")
+	expect(t, res, "every meshed pod is scraped", healthcheck.StatusSuccess, "3 meshed pods in namespace "+appNS+", all scraped")
 	for _, f := range f.forwards {
 		if f.Port == webPort {
 			t.Error("--proxy opened a port-forward to the dashboard")
@@ -191,7 +191,7 @@ func TestProxyRunsOnlyDataPlaneChecks(t *testing.T) {
 	}
 }
 
-func resultNames(res check.Results) []string {
+func resultNames(res healthcheck.Results) []string {
 	var out []string
 	for _, c := range res.Categories {
 		out = append(out, c.Name)

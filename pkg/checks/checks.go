@@ -7,7 +7,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/meshmon/meshmon/pkg/check"
+	"github.com/meshmon/meshmon/pkg/healthcheck"
 )
 
 // HintBaseURL prefixes every check's hint anchor.
@@ -51,8 +51,8 @@ const (
 )
 
 // suite returns every category of the health suite, in output order.
-func suite(e *Env) []check.Category {
-	return []check.Category{
+func suite(e *Env) []healthcheck.Category {
+	return []healthcheck.Category{
 		KubernetesAPI(e), Linkerd(e), Release(e), Persistence(e), PrometheusAPI(e),
 		Targets(e), Federation(e), Viz(e), Policy(e), PrometheusOperator(e),
 	}
@@ -72,7 +72,7 @@ func CategoryNames() []string {
 // whole suite, or the named categories (Options.Categories, or the
 // data-plane ones for Options.Proxy) together with every category their
 // checks depend on.
-func Catalog(e *Env) ([]check.Category, error) {
+func Catalog(e *Env) ([]healthcheck.Category, error) {
 	all := suite(e)
 	want := map[string]bool{}
 	switch {
@@ -83,7 +83,7 @@ func Catalog(e *Env) ([]check.Category, error) {
 			if !strings.HasPrefix(name, CategoryPrefix) {
 				name = CategoryPrefix + name
 			}
-			if !slices.ContainsFunc(all, func(c check.Category) bool { return c.Name == name }) {
+			if !slices.ContainsFunc(all, func(c healthcheck.Category) bool { return c.Name == name }) {
 				unknown = append(unknown, n)
 				continue
 			}
@@ -103,7 +103,7 @@ func Catalog(e *Env) ([]check.Category, error) {
 		return all, nil
 	}
 	closeOverNeeds(all, want)
-	var out []check.Category
+	var out []healthcheck.Category
 	for _, c := range all {
 		if want[c.Name] {
 			out = append(out, c)
@@ -114,7 +114,7 @@ func Catalog(e *Env) ([]check.Category, error) {
 
 // closeOverNeeds adds to want every category holding a check that a wanted
 // category needs, transitively.
-func closeOverNeeds(all []check.Category, want map[string]bool) {
+func closeOverNeeds(all []healthcheck.Category, want map[string]bool) {
 	owner := map[string]string{}
 	for _, c := range all {
 		for _, ch := range c.Checks {
@@ -144,10 +144,10 @@ func closeOverNeeds(all []check.Category, want map[string]bool) {
 // NotInstalled is what a run reports when meshmon's Prometheus is not in the
 // cluster: one passing check, so that `linkerd check` does not fail because
 // an extension binary is on the PATH of someone who never installed it.
-func NotInstalled() check.Category {
-	return check.Category{
+func NotInstalled() healthcheck.Category {
+	return healthcheck.Category{
 		Name: CategoryNotInstalled,
-		Checks: []check.Check{{
+		Checks: []healthcheck.Check{{
 			Description: "meshmon is not installed (nothing to check)",
 			Run:         func(context.Context) error { return nil },
 		}},

@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/meshmon/meshmon/pkg/defaults"
 	"github.com/meshmon/meshmon/pkg/kube"
 	"github.com/meshmon/meshmon/pkg/prom"
 	"github.com/meshmon/meshmon/pkg/release"
@@ -27,11 +28,11 @@ import (
 
 // Options say what to check and where.
 type Options struct {
-	// ReleaseName is the Prometheus Helm release; "" means release.DefaultReleaseName.
+	// ReleaseName is the Prometheus Helm release; "" means defaults.ReleaseName.
 	ReleaseName string
 	// Namespace holds the release; "" means the viz namespace.
 	Namespace string
-	// LinkerdNamespace is the control plane's; "" means scrape.DefaultLinkerdNamespace.
+	// LinkerdNamespace is the control plane's; "" means defaults.LinkerdNamespace.
 	LinkerdNamespace string
 	// VizNamespace is linkerd-viz's; "" means the one namespace labelled linkerd.io/extension=viz.
 	VizNamespace string
@@ -158,10 +159,10 @@ type Env struct {
 // NewEnv prepares a run.
 func NewEnv(opts Options, deps Deps) *Env {
 	if opts.ReleaseName == "" {
-		opts.ReleaseName = release.DefaultReleaseName
+		opts.ReleaseName = defaults.ReleaseName
 	}
 	if opts.LinkerdNamespace == "" {
-		opts.LinkerdNamespace = scrape.DefaultLinkerdNamespace
+		opts.LinkerdNamespace = defaults.LinkerdNamespace
 	}
 	if deps.PortForward == nil {
 		deps.PortForward = kubePortForward

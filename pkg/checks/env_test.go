@@ -17,8 +17,8 @@ import (
 	"helm.sh/helm/v4/pkg/storage"
 	"helm.sh/helm/v4/pkg/storage/driver"
 
-	"github.com/meshmon/meshmon/pkg/check"
-	"github.com/meshmon/meshmon/pkg/release"
+	"github.com/meshmon/meshmon/pkg/defaults"
+	"github.com/meshmon/meshmon/pkg/healthcheck"
 )
 
 func TestHelmReleasesReadsHelmStorage(t *testing.T) {
@@ -26,7 +26,7 @@ func TestHelmReleasesReadsHelmStorage(t *testing.T) {
 	cfg := &action.Configuration{Releases: store, KubeClient: &kubefake.PrintingKubeClient{Out: io.Discard}}
 	for v, st := range map[int]common.Status{1: common.StatusSuperseded, 2: common.StatusPendingUpgrade} {
 		r := &releasev1.Release{Name: "prometheus", Namespace: vizNS, Version: v, Info: &releasev1.Info{Status: st},
-			Chart: &chart.Chart{Metadata: &chart.Metadata{Name: "prometheus", Version: release.DefaultChartVersion}}}
+			Chart: &chart.Chart{Metadata: &chart.Metadata{Name: "prometheus", Version: defaults.ChartVersion}}}
 		if err := store.Create(r); err != nil {
 			t.Fatal(err)
 		}
@@ -53,12 +53,12 @@ func TestHelmReleasesReadsHelmStorage(t *testing.T) {
 	d.Releases = read
 	e := NewEnv(Options{}, d)
 	cats, _ := Catalog(e)
-	res, err := check.Run(context.Background(), cats, check.Options{HintBaseURL: HintBaseURL})
+	res, err := healthcheck.Run(context.Background(), cats, healthcheck.Options{HintBaseURL: HintBaseURL})
 	e.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
-	expect(t, res, "Prometheus Helm release is deployed", check.StatusError, "stuck in pending-upgrade", "helm rollback prometheus 1 -n linkerd-viz")
+	expect(t, res, "Prometheus Helm release is deployed", healthcheck.StatusError, "stuck in pending-upgrade", "helm rollback prometheus 1 -n linkerd-viz")
 }
 
 // A retried check sees the cluster anew, and a retried connection opens a
@@ -82,13 +82,13 @@ func TestWaitRetriesWithFreshState(t *testing.T) {
 	defer e.Close()
 	cats, _ := Catalog(e)
 	var retried []string
-	res, err := check.Run(context.Background(), cats, check.Options{Wait: 10 * time.Second, RetryInterval: 50 * time.Millisecond,
+	res, err := healthcheck.Run(context.Background(), cats, healthcheck.Options{Wait: 10 * time.Second, RetryInterval: 50 * time.Millisecond,
 		OnRetry: func(_, desc string, _ int, _ error) { retried = append(retried, desc) }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	expect(t, res, "Prometheus is ready", check.StatusSuccess)
-	expect(t, res, "data volume claim is bound", check.StatusSuccess)
+	expect(t, res, "Prometheus is ready", healthcheck.StatusSuccess)
+	expect(t, res, "data volume claim is bound", healthcheck.StatusSuccess)
 	if !strings.Contains(strings.Join(retried, "\n"), "Prometheus is ready") {
 		t.Errorf("retries = %q, want Prometheus is ready among them", retried)
 	}

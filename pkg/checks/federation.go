@@ -6,7 +6,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/meshmon/meshmon/pkg/check"
+	"github.com/meshmon/meshmon/pkg/healthcheck"
 	"github.com/meshmon/meshmon/pkg/scrape"
 )
 
@@ -20,10 +20,10 @@ const clusterLabel = "cluster"
 
 // Federation checks that this Prometheus can be federated from, and that
 // the sources it federates from are up.
-func Federation(e *Env) check.Category {
-	return check.Category{
+func Federation(e *Env) healthcheck.Category {
+	return healthcheck.Category{
 		Name: CategoryFederation,
-		Checks: []check.Check{
+		Checks: []healthcheck.Check{
 			{
 				Description: "/federate serves the mesh metrics",
 				HintAnchor:  "mm-federate",
@@ -79,7 +79,7 @@ func (e *Env) checkFederationSources(ctx context.Context) error {
 		}
 	}
 	if len(jobs) == 0 && len(broken) == 0 {
-		return check.Skip("no federation source is configured")
+		return healthcheck.Skip("no federation source is configured")
 	}
 	ts, err := e.promTargets(ctx)
 	if err != nil {
@@ -98,7 +98,7 @@ func (e *Env) checkFederationSources(ctx context.Context) error {
 	if len(broken) > 0 {
 		return fmt.Errorf("federation sources are failing, so the other clusters' metrics are missing; check the remote Prometheus' address (meshmon federate list), its policy (its Server must authorize this cluster's network) and the federation job in Prometheus' configuration (its static target and match[] params):%s", bullets(broken))
 	}
-	return check.Detail(fmt.Sprintf("\t* %d %s: %s", len(jobs), plural(len(jobs), "source", "sources"), strings.Join(jobs, ", ")))
+	return healthcheck.Detail(fmt.Sprintf("\t* %d %s: %s", len(jobs), plural(len(jobs), "source", "sources"), strings.Join(jobs, ", ")))
 }
 
 func (e *Env) checkClusterLabel(ctx context.Context) error {
@@ -107,7 +107,7 @@ func (e *Env) checkClusterLabel(ctx context.Context) error {
 		return err
 	}
 	if v := cfg.Global.ExternalLabels[clusterLabel]; v != "" {
-		return check.Detail(fmt.Sprintf("\t* %s=%s", clusterLabel, v))
+		return healthcheck.Detail(fmt.Sprintf("\t* %s=%s", clusterLabel, v))
 	}
 	return fmt.Errorf("Prometheus sets no external label %q, so once its series are federated with another cluster's they cannot be told apart; set one with meshmon install --cluster-name <name> (server.global.external_labels.cluster)", clusterLabel)
 }

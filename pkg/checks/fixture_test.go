@@ -36,7 +36,8 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 	"sigs.k8s.io/yaml"
 
-	"github.com/meshmon/meshmon/pkg/check"
+	"github.com/meshmon/meshmon/pkg/defaults"
+	"github.com/meshmon/meshmon/pkg/healthcheck"
 	"github.com/meshmon/meshmon/pkg/kube"
 	"github.com/meshmon/meshmon/pkg/policy"
 	"github.com/meshmon/meshmon/pkg/release"
@@ -336,7 +337,7 @@ func newFixtureWithPods(t testing.TB, appPods int) *fixture {
 		o.SetCreationTimestamp(metav1.NewTime(time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)))
 		f.putDyn(o)
 	}
-	f.releases = []*releasev1.Release{f.release(1, common.StatusDeployed, release.DefaultReleaseName)}
+	f.releases = []*releasev1.Release{f.release(1, common.StatusDeployed, defaults.ReleaseName)}
 	f.setTargets(nil)
 	return f
 }
@@ -406,7 +407,7 @@ func (f *fixture) release(rev int, st common.Status, name string) *releasev1.Rel
 		Name: name, Namespace: vizNS, Version: rev,
 		Info: &releasev1.Info{Status: st, Description: "Install complete", LastDeployed: time.Date(2026, 11, 22, 4, 0, 0, 0, time.UTC)},
 		Chart: &chart.Chart{
-			Metadata: &chart.Metadata{Name: "prometheus", Version: release.DefaultChartVersion, AppVersion: "v3.14.0"},
+			Metadata: &chart.Metadata{Name: "prometheus", Version: defaults.ChartVersion, AppVersion: "v3.14.0"},
 			Values: map[string]any{"server": map[string]any{
 				"global":    map[string]any{"scrape_interval": "1m", "scrape_timeout": "10s", "evaluation_interval": "1m"},
 				"retention": "15d", "retentionSize": "",
@@ -653,7 +654,7 @@ func (f *fixture) deps() Deps {
 }
 
 // run runs the suite the options select against the fixture.
-func (f *fixture) run(opts Options) check.Results {
+func (f *fixture) run(opts Options) healthcheck.Results {
 	f.t.Helper()
 	e := NewEnv(opts, f.deps())
 	defer e.Close()
@@ -661,7 +662,7 @@ func (f *fixture) run(opts Options) check.Results {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	res, err := check.Run(context.Background(), cats, check.Options{HintBaseURL: HintBaseURL, Timeout: 10 * time.Second})
+	res, err := healthcheck.Run(context.Background(), cats, healthcheck.Options{HintBaseURL: HintBaseURL, Timeout: 10 * time.Second})
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -670,7 +671,7 @@ func (f *fixture) run(opts Options) check.Results {
 
 // result finds a check's result by description; missing means it was not
 // part of the run.
-func result(t testing.TB, res check.Results, description string) check.Result {
+func result(t testing.TB, res healthcheck.Results, description string) healthcheck.Result {
 	t.Helper()
 	for _, c := range res.Categories {
 		for _, r := range c.Checks {
@@ -687,12 +688,12 @@ func result(t testing.TB, res check.Results, description string) check.Result {
 	}
 	sort.Strings(all)
 	t.Fatalf("no check %q in the run; have:\n%s", description, strings.Join(all, "\n"))
-	return check.Result{}
+	return healthcheck.Result{}
 }
 
 // expect asserts a check's status and that its error (or detail) contains
 // every want.
-func expect(t testing.TB, res check.Results, description string, status check.Status, want ...string) {
+func expect(t testing.TB, res healthcheck.Results, description string, status healthcheck.Status, want ...string) {
 	t.Helper()
 	r := result(t, res, description)
 	text := r.Detail + r.SkipReason

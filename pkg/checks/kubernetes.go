@@ -10,10 +10,10 @@ import (
 	"k8s.io/apimachinery/pkg/util/version"
 	"k8s.io/client-go/discovery"
 
-	"github.com/meshmon/meshmon/pkg/check"
+	"github.com/meshmon/meshmon/pkg/defaults"
+	"github.com/meshmon/meshmon/pkg/healthcheck"
 	"github.com/meshmon/meshmon/pkg/kube"
 	"github.com/meshmon/meshmon/pkg/policy"
-	"github.com/meshmon/meshmon/pkg/scrape"
 )
 
 // minKubernetes is the oldest Kubernetes meshmon supports: that of the
@@ -22,10 +22,10 @@ const minKubernetes = "1.22.0"
 
 // KubernetesAPI checks that the cluster can be reached and that the user may
 // do what the run needs.
-func KubernetesAPI(e *Env) check.Category {
-	return check.Category{
+func KubernetesAPI(e *Env) healthcheck.Category {
+	return healthcheck.Category{
 		Name: CategoryKubernetesAPI,
-		Checks: []check.Check{
+		Checks: []healthcheck.Check{
 			{
 				ID:          idClient,
 				Description: "can initialize the Kubernetes client",
@@ -129,14 +129,14 @@ func clusterScoped(resource string) bool {
 func (e *Env) neededAccess(ctx context.Context) []access {
 	ns, err := e.promNamespace(ctx)
 	if err != nil {
-		ns = scrape.DefaultVizNamespace
+		ns = defaults.VizNamespace
 	}
 	viz := e.opts.VizNamespace
 	if viz == "" {
 		if v, err := e.vizNamespace(ctx); err == nil {
 			viz = v
 		} else {
-			viz = scrape.DefaultVizNamespace
+			viz = defaults.VizNamespace
 		}
 	}
 	lnk := e.opts.LinkerdNamespace

@@ -4,16 +4,16 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/meshmon/meshmon/pkg/check"
+	"github.com/meshmon/meshmon/pkg/healthcheck"
 	"github.com/meshmon/meshmon/pkg/viz"
 )
 
 // Linkerd checks that the control plane and linkerd-viz are there, and
 // reads the facts the other categories depend on.
-func Linkerd(e *Env) check.Category {
-	return check.Category{
+func Linkerd(e *Env) healthcheck.Category {
+	return healthcheck.Category{
 		Name: CategoryLinkerd,
-		Checks: []check.Check{
+		Checks: []healthcheck.Check{
 			{
 				ID:          idLinkerdConfig,
 				Description: "Linkerd control plane is installed",
@@ -25,7 +25,7 @@ func Linkerd(e *Env) check.Category {
 					if err != nil {
 						return err
 					}
-					return check.Detail(fmt.Sprintf("\t* namespace %s, trust domain %s, cluster domain %s", p.LinkerdNamespace, p.TrustDomain, p.ClusterDomain))
+					return healthcheck.Detail(fmt.Sprintf("\t* namespace %s, trust domain %s, cluster domain %s", p.LinkerdNamespace, p.TrustDomain, p.ClusterDomain))
 				},
 			},
 			{
@@ -39,7 +39,7 @@ func Linkerd(e *Env) check.Category {
 					if err != nil {
 						return err
 					}
-					return check.Detail("\t* namespace " + ns)
+					return healthcheck.Detail("\t* namespace " + ns)
 				},
 			},
 			{
@@ -67,7 +67,7 @@ func (e *Env) checkVizMethod(ctx context.Context) error {
 		return err
 	}
 	if in.Method == viz.MethodHelm && in.Release != nil {
-		return check.Detail(fmt.Sprintf("\t* installed with Helm (release %s/%s revision %d, chart %s)", in.Release.Namespace, in.Release.Name, in.Release.Revision, in.Release.ChartVersion))
+		return healthcheck.Detail(fmt.Sprintf("\t* installed with Helm (release %s/%s revision %d, chart %s)", in.Release.Namespace, in.Release.Name, in.Release.Revision, in.Release.ChartVersion))
 	}
-	return check.Detail("\t* installed with the linkerd CLI (" + in.Version + ")")
+	return healthcheck.Detail("\t* installed with the linkerd CLI (" + in.Version + ")")
 }

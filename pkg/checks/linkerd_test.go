@@ -5,7 +5,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/meshmon/meshmon/pkg/check"
+	"github.com/meshmon/meshmon/pkg/healthcheck"
 	"github.com/meshmon/meshmon/pkg/scrape"
 	"github.com/meshmon/meshmon/pkg/viz"
 )
@@ -15,20 +15,20 @@ func TestLinkerd(t *testing.T) {
 		f := newFixture(t)
 		f.delete(corev1.SchemeGroupVersion.WithResource("configmaps"), "linkerd", scrape.LinkerdConfigName)
 		res := f.run(Options{})
-		expect(t, res, "Linkerd control plane is installed", check.StatusError, `no ConfigMap linkerd-config in namespace "linkerd"`, "-L/--linkerd-namespace")
-		expect(t, res, "Prometheus server Service and workload exist", check.StatusSkipped)
+		expect(t, res, "Linkerd control plane is installed", healthcheck.StatusError, `no ConfigMap linkerd-config in namespace "linkerd"`, "-L/--linkerd-namespace")
+		expect(t, res, "Prometheus server Service and workload exist", healthcheck.StatusSkipped)
 	})
 	t.Run("other control plane namespace", func(t *testing.T) {
 		f := newFixture(t)
-		expect(t, f.run(Options{LinkerdNamespace: "l5d"}), "Linkerd control plane is installed", check.StatusError, `namespace "l5d"`)
+		expect(t, f.run(Options{LinkerdNamespace: "l5d"}), "Linkerd control plane is installed", healthcheck.StatusError, `namespace "l5d"`)
 	})
 	t.Run("viz missing", func(t *testing.T) {
 		f := newFixture(t)
 		f.delete(corev1.SchemeGroupVersion.WithResource("namespaces"), "", vizNS)
 		res := f.run(Options{})
-		expect(t, res, "linkerd-viz is installed", check.StatusError, "no namespace has the label linkerd.io/extension=viz")
+		expect(t, res, "linkerd-viz is installed", healthcheck.StatusError, "no namespace has the label linkerd.io/extension=viz")
 		res = f.run(Options{VizNamespace: "viz"})
-		expect(t, res, "linkerd-viz is installed", check.StatusError, `namespace "viz" does not exist`)
+		expect(t, res, "linkerd-viz is installed", healthcheck.StatusError, `namespace "viz" does not exist`)
 	})
 	t.Run("install method", func(t *testing.T) {
 		f := newFixture(t)
@@ -37,13 +37,13 @@ func TestLinkerd(t *testing.T) {
 		f.update(d)
 		// Helm's annotation with no release behind it: helm template or GitOps,
 		// which a rewiring by patch would be reverted by.
-		expect(t, f.run(Options{}), "linkerd-viz install method is known", check.StatusWarning, "no Helm release owns it")
+		expect(t, f.run(Options{}), "linkerd-viz install method is known", healthcheck.StatusWarning, "no Helm release owns it")
 		delete(d.Annotations, viz.AnnotationCreatedBy)
 		d.Spec.Template.Annotations = map[string]string{viz.AnnotationCreatedBy: "linkerd/cli edge-26.8.3"}
 		f.update(d)
-		expect(t, f.run(Options{}), "linkerd-viz install method is known", check.StatusSuccess, "installed with the linkerd CLI (edge-26.8.3)")
+		expect(t, f.run(Options{}), "linkerd-viz install method is known", healthcheck.StatusSuccess, "installed with the linkerd CLI (edge-26.8.3)")
 		d.Spec.Template.Annotations = nil
 		f.update(d)
-		expect(t, f.run(Options{}), "linkerd-viz install method is known", check.StatusWarning, "no linkerd.io/created-by annotation")
+		expect(t, f.run(Options{}), "linkerd-viz install method is known", healthcheck.StatusWarning, "no linkerd.io/created-by annotation")
 	})
 }

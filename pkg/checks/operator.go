@@ -18,7 +18,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
-	"github.com/meshmon/meshmon/pkg/check"
+	"github.com/meshmon/meshmon/pkg/healthcheck"
 )
 
 // prometheus-operator's API.
@@ -188,10 +188,10 @@ func nsNames(ns []string) []string {
 // PrometheusOperator checks prometheus-operator objects against the traps
 // that make their targets silently disappear. It is skipped when the
 // operator's CRDs are not installed.
-func PrometheusOperator(e *Env) check.Category {
-	return check.Category{
+func PrometheusOperator(e *Env) healthcheck.Category {
+	return healthcheck.Category{
 		Name: CategoryPrometheusOperator,
-		Checks: []check.Check{
+		Checks: []healthcheck.Check{
 			{
 				ID:          idOperatorCRDs,
 				Description: "prometheus-operator CRDs are installed",
@@ -204,7 +204,7 @@ func PrometheusOperator(e *Env) check.Category {
 						return err
 					}
 					if !st.served {
-						return check.Skip("prometheus-operator is not installed")
+						return healthcheck.Skip("prometheus-operator is not installed")
 					}
 					return nil
 				},
@@ -369,7 +369,7 @@ func (e *Env) checkMonitorSchemes(ctx context.Context) error {
 		return fmt.Errorf("ServiceMonitors speak TLS to plain-HTTP ports, so every scrape fails with a TLS handshake error; set scheme: http (the port name, not the scheme, is what was renamed):%s", bullets(tlsOnPlain))
 	}
 	if len(plainOnTLS) > 0 {
-		return check.Warn(fmt.Errorf("ServiceMonitors speak plain HTTP to ports named for TLS; if the port really serves TLS, set scheme: https with a tlsConfig:%s", bullets(plainOnTLS)))
+		return healthcheck.Warn(fmt.Errorf("ServiceMonitors speak plain HTTP to ports named for TLS; if the port really serves TLS, set scheme: https with a tlsConfig:%s", bullets(plainOnTLS)))
 	}
 	return nil
 }

@@ -18,7 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
-	"github.com/meshmon/meshmon/pkg/check"
+	"github.com/meshmon/meshmon/pkg/healthcheck"
 	"github.com/meshmon/meshmon/pkg/release"
 )
 
@@ -129,10 +129,10 @@ func claimsOf(w *workload) (*claims, error) {
 
 // Persistence checks that Prometheus' data is on a volume that outlives
 // its pod, its release and its claim, and that a restart kept it.
-func Persistence(e *Env) check.Category {
-	return check.Category{
+func Persistence(e *Env) healthcheck.Category {
+	return healthcheck.Category{
 		Name: CategoryPersistence,
-		Checks: []check.Check{
+		Checks: []healthcheck.Check{
 			{
 				ID:          idPVCBound,
 				Description: "data volume claim is bound",
@@ -223,7 +223,7 @@ func (e *Env) checkPVCBound(ctx context.Context) error {
 	if len(problems) > 0 {
 		return fmt.Errorf("Prometheus' data volume is not bound, so the pod cannot start; see kubectl describe pvc -n %s (no matching PersistentVolume, or the storage class cannot provision one):%s", s.Namespace, bullets(problems))
 	}
-	return check.Detail("\t* " + strings.Join(bound, ", "))
+	return healthcheck.Detail("\t* " + strings.Join(bound, ", "))
 }
 
 func orUnknown(s string) string {
@@ -290,7 +290,7 @@ func (e *Env) checkStorageClass(ctx context.Context) error {
 		return err
 	}
 	if c.EmptyDir {
-		return check.Skip("no persistent volume")
+		return healthcheck.Skip("no persistent volume")
 	}
 	kc, err := e.kube(ctx)
 	if err != nil {
@@ -304,12 +304,12 @@ func (e *Env) checkStorageClass(ctx context.Context) error {
 		}
 	}
 	if claim == nil {
-		return check.Skip("no PVC yet")
+		return healthcheck.Skip("no PVC yet")
 	}
 	sc := claim.Spec.StorageClassName
 	switch {
 	case sc != nil && *sc == "":
-		return check.Detail("\t* none: the claim binds to statically provisioned volumes")
+		return healthcheck.Detail("\t* none: the claim binds to statically provisioned volumes")
 	case sc != nil:
 		_, err := kc.StorageV1().StorageClasses().Get(ctx, *sc, metav1.GetOptions{})
 		switch {
@@ -318,7 +318,7 @@ func (e *Env) checkStorageClass(ctx context.Context) error {
 		case err != nil:
 			return apiErr("get", "storageclasses", "", *sc, err)
 		}
-		return check.Detail("\t* " + *sc)
+		return healthcheck.Detail("\t* " + *sc)
 	}
 	def, err := defaultStorageClass(ctx, e)
 	if err != nil {
@@ -327,7 +327,7 @@ func (e *Env) checkStorageClass(ctx context.Context) error {
 	if def == "" {
 		return fmt.Errorf("PVC %s asks for the default StorageClass, but the cluster has none; mark one as default (annotation %s=true) or reinstall with --storage-class", claim.Name, isDefaultClassAnnotation)
 	}
-	return check.Detail("\t* " + def + " (default)")
+	return healthcheck.Detail("\t* " + def + " (default)")
 }
 
 // defaultStorageClass names the cluster's default class, "" when there is none.
@@ -369,7 +369,7 @@ func (e *Env) checkAccessMode(ctx context.Context) error {
 		switch {
 		case slices.Contains(modes, corev1.ReadWriteOnce) || slices.Contains(modes, corev1.ReadWriteOncePod):
 		case slices.Contains(modes, corev1.ReadWriteMany):
-			return check.Warn(fmt.Errorf("PVC %s is ReadWriteMany, which usually means a network file system: Prometheus' TSDB does not support NFS-like storage and can corrupt on it; use a ReadWriteOnce block volume", pvc.Name))
+			return healthcheck.Warn(fmt.Errorf("PVC %s is ReadWriteMany, which usually means a network file system: Prometheus' TSDB does not support NFS-like storage and can corrupt on it; use a ReadWriteOnce block volume", pvc.Name))
 		default:
 			return fmt.Errorf("PVC %s has access modes %v: Prometheus must write to its volume; use ReadWriteOnce", pvc.Name, modes)
 		}
@@ -492,11 +492,11 @@ func (e *Env) checkRetentionSize(ctx context.Context) error {
 		return err
 	}
 	if len(pvcs) == 0 {
-		return check.Skip("no PVC")
+		return healthcheck.Skip("no PVC")
 	}
 	capQ, ok := pvcs[0].Status.Capacity[corev1.ResourceStorage]
 	if !ok {
-		return check.Skip("no reported capacity")
+		return healthcheck.Skip("no reported capacity")
 	}
 	capBytes := capQ.AsApproximateFloat64()
 	suggest := fmt.Sprintf("%.0fMB", capBytes*0.9/(1<<20))
@@ -531,7 +531,7 @@ func (e *Env) checkPersistenceProven(ctx context.Context) error {
 		return fmt.Errorf("data was lost: %s, yet no sample older than the current process (started %s) is left, so the data directory did not survive the restart; check that the TSDB path is on the persistent volume",
 			why, ev.ProcessStart.UTC().Format(time.RFC3339))
 	}
-	return check.Warn(fmt.Errorf("not yet proven: Prometheus has not restarted since it started writing (process started %s); restart it once to prove the data survives, e.g. kubectl rollout restart %s -n %s, and check again",
+	return healthcheck.Warn(fmt.Errorf("not yet proven: Prometheus has not restarted since it started writing (process started %s); restart it once to prove the data survives, e.g. kubectl rollout restart %s -n %s, and check again",
 		ev.ProcessStart.UTC().Format(time.RFC3339), e.workloadRef(ctx), e.namespaceOrEmpty(ctx)))
 }
 

@@ -11,7 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
-	"github.com/meshmon/meshmon/pkg/check"
+	"github.com/meshmon/meshmon/pkg/healthcheck"
 )
 
 func TestPVC(t *testing.T) {
@@ -21,13 +21,13 @@ func TestPVC(t *testing.T) {
 			s.Volumes[1].VolumeSource = corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}
 		})
 		res := f.run(Options{})
-		expect(t, res, "data volume claim is bound", check.StatusError, `emptyDir volume "storage-volume"`, "server.persistentVolume.enabled=true")
-		expect(t, res, "data survived a Prometheus restart", check.StatusSkipped)
+		expect(t, res, "data volume claim is bound", healthcheck.StatusError, `emptyDir volume "storage-volume"`, "server.persistentVolume.enabled=true")
+		expect(t, res, "data survived a Prometheus restart", healthcheck.StatusSkipped)
 	})
 	t.Run("not on a volume", func(t *testing.T) {
 		f := newFixture(t)
 		f.setServerPodSpec(func(s *corev1.PodSpec) { s.Containers[2].VolumeMounts = s.Containers[2].VolumeMounts[:1] })
-		expect(t, f.run(Options{}), "data volume claim is bound", check.StatusError, "Prometheus writes its data to /data, which is not on any volume")
+		expect(t, f.run(Options{}), "data volume claim is bound", healthcheck.StatusError, "Prometheus writes its data to /data, which is not on any volume")
 	})
 	t.Run("pending", func(t *testing.T) {
 		f := newFixture(t)
@@ -35,32 +35,32 @@ func TestPVC(t *testing.T) {
 		pvc.Status = corev1.PersistentVolumeClaimStatus{Phase: corev1.ClaimPending}
 		f.update(pvc)
 		res := f.run(Options{})
-		expect(t, res, "data volume claim is bound", check.StatusError, `prometheus-server is Pending (asks for 20Gi of class "standard")`, "kubectl describe pvc -n linkerd-viz")
-		expect(t, res, "volume is at least as large as requested", check.StatusSkipped)
+		expect(t, res, "data volume claim is bound", healthcheck.StatusError, `prometheus-server is Pending (asks for 20Gi of class "standard")`, "kubectl describe pvc -n linkerd-viz")
+		expect(t, res, "volume is at least as large as requested", healthcheck.StatusSkipped)
 		// The class is judged anyway: it is the usual reason for Pending.
-		expect(t, res, "storage class exists", check.StatusSuccess)
+		expect(t, res, "storage class exists", healthcheck.StatusSuccess)
 	})
 	t.Run("missing", func(t *testing.T) {
 		f := newFixture(t)
 		f.delete(corev1.SchemeGroupVersion.WithResource("persistentvolumeclaims"), vizNS, serverName)
-		expect(t, f.run(Options{}), "data volume claim is bound", check.StatusError, "prometheus-server does not exist")
+		expect(t, f.run(Options{}), "data volume claim is bound", healthcheck.StatusError, "prometheus-server does not exist")
 	})
 	t.Run("too small", func(t *testing.T) {
 		f := newFixture(t)
 		pvc := f.pvc()
 		pvc.Status.Capacity[corev1.ResourceStorage] = resource.MustParse("10Gi")
 		f.update(pvc)
-		expect(t, f.run(Options{}), "volume is at least as large as requested", check.StatusError, "prometheus-server has 10Gi, asked for 20Gi")
+		expect(t, f.run(Options{}), "volume is at least as large as requested", healthcheck.StatusError, "prometheus-server has 10Gi, asked for 20Gi")
 	})
 	t.Run("access modes", func(t *testing.T) {
 		f := newFixture(t)
 		pvc := f.pvc()
 		pvc.Status.AccessModes = []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany}
 		f.update(pvc)
-		expect(t, f.run(Options{}), "volume access mode suits Prometheus", check.StatusWarning, "ReadWriteMany", "NFS")
+		expect(t, f.run(Options{}), "volume access mode suits Prometheus", healthcheck.StatusWarning, "ReadWriteMany", "NFS")
 		pvc.Status.AccessModes = []corev1.PersistentVolumeAccessMode{corev1.ReadOnlyMany}
 		f.update(pvc)
-		expect(t, f.run(Options{}), "volume access mode suits Prometheus", check.StatusError, "Prometheus must write to its volume")
+		expect(t, f.run(Options{}), "volume access mode suits Prometheus", healthcheck.StatusError, "Prometheus must write to its volume")
 	})
 }
 
@@ -68,7 +68,7 @@ func TestStorageClass(t *testing.T) {
 	t.Run("missing class", func(t *testing.T) {
 		f := newFixture(t)
 		f.delete(storagev1.SchemeGroupVersion.WithResource("storageclasses"), "", storageName)
-		expect(t, f.run(Options{}), "storage class exists", check.StatusError, `asks for StorageClass "standard", which does not exist`)
+		expect(t, f.run(Options{}), "storage class exists", healthcheck.StatusError, `asks for StorageClass "standard", which does not exist`)
 	})
 	t.Run("default", func(t *testing.T) {
 		f := newFixture(t)
@@ -78,17 +78,17 @@ func TestStorageClass(t *testing.T) {
 		// Two defaults: Kubernetes uses the newest.
 		f.create(&storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "newer", CreationTimestamp: metav1.NewTime(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)),
 			Annotations: map[string]string{isDefaultClassAnnotation: "true"}}})
-		expect(t, f.run(Options{}), "storage class exists", check.StatusSuccess, "newer (default)")
+		expect(t, f.run(Options{}), "storage class exists", healthcheck.StatusSuccess, "newer (default)")
 		f.delete(storagev1.SchemeGroupVersion.WithResource("storageclasses"), "", storageName)
 		f.delete(storagev1.SchemeGroupVersion.WithResource("storageclasses"), "", "newer")
-		expect(t, f.run(Options{}), "storage class exists", check.StatusError, "asks for the default StorageClass, but the cluster has none")
+		expect(t, f.run(Options{}), "storage class exists", healthcheck.StatusError, "asks for the default StorageClass, but the cluster has none")
 	})
 	t.Run("static", func(t *testing.T) {
 		f := newFixture(t)
 		pvc := f.pvc()
 		pvc.Spec.StorageClassName = ptr("")
 		f.update(pvc)
-		expect(t, f.run(Options{}), "storage class exists", check.StatusSuccess, "statically provisioned")
+		expect(t, f.run(Options{}), "storage class exists", healthcheck.StatusSuccess, "statically provisioned")
 	})
 }
 
@@ -96,17 +96,17 @@ func TestVolumeKept(t *testing.T) {
 	t.Run("reclaim Delete", func(t *testing.T) {
 		f := newFixture(t)
 		f.update(&corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: pvName}, Spec: corev1.PersistentVolumeSpec{PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimDelete}})
-		expect(t, f.run(Options{}), "volume is kept when its claim is deleted", check.StatusWarning, "PersistentVolume pv-data has reclaim policy Delete", `kubectl patch pv pv-data -p '{"spec":{"persistentVolumeReclaimPolicy":"Retain"}}'`)
+		expect(t, f.run(Options{}), "volume is kept when its claim is deleted", healthcheck.StatusWarning, "PersistentVolume pv-data has reclaim policy Delete", `kubectl patch pv pv-data -p '{"spec":{"persistentVolumeReclaimPolicy":"Retain"}}'`)
 	})
 	t.Run("no keep annotation", func(t *testing.T) {
 		f := newFixture(t)
 		pvc := f.pvc()
 		pvc.Annotations = nil
 		f.update(pvc)
-		expect(t, f.run(Options{}), "data volume survives helm uninstall", check.StatusWarning, "lacks the annotation helm.sh/resource-policy=keep", "kubectl annotate pvc prometheus-server -n linkerd-viz helm.sh/resource-policy=keep")
+		expect(t, f.run(Options{}), "data volume survives helm uninstall", healthcheck.StatusWarning, "lacks the annotation helm.sh/resource-policy=keep", "kubectl annotate pvc prometheus-server -n linkerd-viz helm.sh/resource-policy=keep")
 		// A claim the release only mounts (existingClaim) is never deleted by Helm.
 		f.releases[0].Manifest = "---\nkind: Service\nmetadata:\n  name: prometheus-server\n"
-		expect(t, f.run(Options{}), "data volume survives helm uninstall", check.StatusSuccess)
+		expect(t, f.run(Options{}), "data volume survives helm uninstall", healthcheck.StatusSuccess)
 	})
 }
 
@@ -142,12 +142,12 @@ func TestStatefulSet(t *testing.T) {
 	f := newFixture(t)
 	statefulServer(t, f, false)
 	res := f.run(Options{})
-	expect(t, res, "data volume claim is bound", check.StatusSuccess, "storage-volume-prometheus-server-0 (50Gi)")
-	expect(t, res, "data volume survives helm uninstall", check.StatusSuccess)
+	expect(t, res, "data volume claim is bound", healthcheck.StatusSuccess, "storage-volume-prometheus-server-0 (50Gi)")
+	expect(t, res, "data volume survives helm uninstall", healthcheck.StatusSuccess)
 
 	f = newFixture(t)
 	statefulServer(t, f, true)
-	expect(t, f.run(Options{}), "data volume survives helm uninstall", check.StatusWarning, "persistentVolumeClaimRetentionPolicy.whenDeleted: Delete", "pvcDeleteOnStsDelete=false")
+	expect(t, f.run(Options{}), "data volume survives helm uninstall", healthcheck.StatusWarning, "persistentVolumeClaimRetentionPolicy.whenDeleted: Delete", "pvcDeleteOnStsDelete=false")
 }
 
 func TestRetentionSize(t *testing.T) {
@@ -156,13 +156,13 @@ func TestRetentionSize(t *testing.T) {
 	}
 	f := newFixture(t)
 	setArgs(f, "--storage.tsdb.path=/data")
-	expect(t, f.run(Options{}), "size-based retention fits the volume", check.StatusWarning, "no size-based retention is set", "about 90% of the volume (46080MB")
+	expect(t, f.run(Options{}), "size-based retention fits the volume", healthcheck.StatusWarning, "no size-based retention is set", "about 90% of the volume (46080MB")
 	setArgs(f, "--storage.tsdb.path=/data", "--storage.tsdb.retention.size=49GB")
-	expect(t, f.run(Options{}), "size-based retention fits the volume", check.StatusWarning, "retention size 49GB leaves less than 5% of the 50Gi volume")
+	expect(t, f.run(Options{}), "size-based retention fits the volume", healthcheck.StatusWarning, "retention size 49GB leaves less than 5% of the 50Gi volume")
 	setArgs(f, "--storage.tsdb.path=/data", "--storage.tsdb.retention.size", "45GiB")
-	expect(t, f.run(Options{}), "size-based retention fits the volume", check.StatusSuccess)
+	expect(t, f.run(Options{}), "size-based retention fits the volume", healthcheck.StatusSuccess)
 	setArgs(f, "--storage.tsdb.path=/data", "--storage.tsdb.retention.size=lots")
-	expect(t, f.run(Options{}), "size-based retention fits the volume", check.StatusWarning, "is not a size Prometheus accepts")
+	expect(t, f.run(Options{}), "size-based retention fits the volume", healthcheck.StatusWarning, "is not a size Prometheus accepts")
 }
 
 func TestParsePrometheusSize(t *testing.T) {
@@ -181,12 +181,12 @@ func TestParsePrometheusSize(t *testing.T) {
 func TestPersistenceProven(t *testing.T) {
 	t.Run("proven", func(t *testing.T) {
 		f := newFixture(t)
-		expect(t, f.run(Options{}), "data survived a Prometheus restart", check.StatusSuccess)
+		expect(t, f.run(Options{}), "data survived a Prometheus restart", healthcheck.StatusSuccess)
 	})
 	t.Run("first run", func(t *testing.T) {
 		f := newFixture(t)
 		f.prom.oldest = nil
-		expect(t, f.run(Options{}), "data survived a Prometheus restart", check.StatusWarning,
+		expect(t, f.run(Options{}), "data survived a Prometheus restart", healthcheck.StatusWarning,
 			"not yet proven: Prometheus has not restarted since it started writing (process started 2026-11-22T05:00:00Z)",
 			"kubectl rollout restart deployment/prometheus-server -n linkerd-viz")
 	})
@@ -194,13 +194,13 @@ func TestPersistenceProven(t *testing.T) {
 		f := newFixture(t)
 		f.prom.oldest = nil
 		f.lastRun(10*time.Second, 3)
-		expect(t, f.run(Options{}), "data survived a Prometheus restart", check.StatusWarning, "not yet proven")
+		expect(t, f.run(Options{}), "data survived a Prometheus restart", healthcheck.StatusWarning, "not yet proven")
 	})
 	t.Run("lost", func(t *testing.T) {
 		f := newFixture(t)
 		f.prom.oldest = nil
 		f.lastRun(2*time.Hour, 1)
-		expect(t, f.run(Options{}), "data survived a Prometheus restart", check.StatusError,
+		expect(t, f.run(Options{}), "data survived a Prometheus restart", healthcheck.StatusError,
 			"data was lost: container prometheus-server of pod "+serverPod+" ran from 2026-11-22T02:59:00Z to 2026-11-22T04:59:00Z before its last restart")
 	})
 }

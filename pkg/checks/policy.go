@@ -16,7 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
-	"github.com/meshmon/meshmon/pkg/check"
+	"github.com/meshmon/meshmon/pkg/healthcheck"
 	"github.com/meshmon/meshmon/pkg/policy"
 	"github.com/meshmon/meshmon/pkg/prom"
 )
@@ -95,10 +95,10 @@ func (e *Env) policyState(ctx context.Context) (*policyState, error) {
 
 // Policy checks the mesh authorization around Prometheus, first as objects,
 // then as the proxy saw it.
-func Policy(e *Env) check.Category {
-	return check.Category{
+func Policy(e *Env) healthcheck.Category {
+	return healthcheck.Category{
 		Name: CategoryPolicy,
-		Checks: []check.Check{
+		Checks: []healthcheck.Check{
 			{
 				ID:          idPolicyAPI,
 				Description: "Linkerd policy resources can be read",
@@ -184,7 +184,7 @@ func (e *Env) checkPolicyObjects(ctx context.Context) error {
 		return fmt.Errorf("Prometheus' authorization is incomplete, so it is either unprotected or refuses metrics-api; run meshmon policy apply:%s", allBullets(bad))
 	}
 	if len(foreign) > 0 {
-		return check.Warn(fmt.Errorf("objects with meshmon's names were made by someone else; meshmon leaves them alone, so make sure they do what meshmon's would (or delete them and run meshmon policy apply):%s", allBullets(foreign)))
+		return healthcheck.Warn(fmt.Errorf("objects with meshmon's names were made by someone else; meshmon leaves them alone, so make sure they do what meshmon's would (or delete them and run meshmon policy apply):%s", allBullets(foreign)))
 	}
 	return nil
 }
@@ -346,7 +346,7 @@ func (e *Env) checkPolicyOverlap(ctx context.Context) error {
 		others = append(others, o.GetName())
 	}
 	if winner.GetName() == policy.ServerName {
-		return check.Warn(fmt.Errorf("Server %s also %s port %d of the Prometheus pods; Linkerd applies only the oldest Server (%s), so %s no effect: delete %s",
+		return healthcheck.Warn(fmt.Errorf("Server %s also %s port %d of the Prometheus pods; Linkerd applies only the oldest Server (%s), so %s no effect: delete %s",
 			strings.Join(others, ", "), plural(len(others), "selects", "select"), listen, winner.GetName(), plural(len(others), "it has", "they have"), plural(len(others), "it", "them")))
 	}
 	return fmt.Errorf("Server %s (created %s) is older than %s and selects the same port %d of the Prometheus pods; Linkerd applies only the oldest, so meshmon's policy is not in effect: delete %s or change its podSelector",
@@ -483,7 +483,7 @@ func (e *Env) checkAuthzAllowed(ctx context.Context) error {
 		return fmt.Errorf("Prometheus' proxy denied %.0f requests from metrics-api (%s) and allowed none, so the dashboards are empty; the AuthorizationPolicy %s must name metrics-api's ServiceAccount: run meshmon policy apply",
 			denied, id, policy.AdminAuthorizationName)
 	}
-	return check.Warn(fmt.Errorf("no request from metrics-api (%s) to Prometheus has been authorized since its proxy started: either nobody used the dashboards yet, or Prometheus' own proxy metrics are not scraped (see the targets checks); open the dashboard and check again", id))
+	return healthcheck.Warn(fmt.Errorf("no request from metrics-api (%s) to Prometheus has been authorized since its proxy started: either nobody used the dashboards yet, or Prometheus' own proxy metrics are not scraped (see the targets checks); open the dashboard and check again", id))
 }
 
 func (e *Env) checkAuthzDenied(ctx context.Context) error {

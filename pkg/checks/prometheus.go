@@ -9,7 +9,8 @@ import (
 	"github.com/prometheus/common/model"
 	releasev1 "helm.sh/helm/v4/pkg/release/v1"
 
-	"github.com/meshmon/meshmon/pkg/check"
+	"github.com/meshmon/meshmon/pkg/defaults"
+	"github.com/meshmon/meshmon/pkg/healthcheck"
 	"github.com/meshmon/meshmon/pkg/kube"
 	"github.com/meshmon/meshmon/pkg/prom"
 	"github.com/meshmon/meshmon/pkg/release"
@@ -19,7 +20,6 @@ import (
 // Prometheus defaults the release values are compared with when they leave
 // a setting out.
 const (
-	promDefaultRetention = "15d"
 	// adminHTTPPortName is the control-plane port name old docs keep; no
 	// Linkerd component has used it for years.
 	adminHTTPPortName = "admin-http"
@@ -144,14 +144,14 @@ func (e *Env) promFlags(ctx context.Context) (map[string]string, error) {
 
 // PrometheusAPI checks Prometheus itself: that it answers, runs the
 // configuration meshmon gave it, and keeps data as long as asked.
-func PrometheusAPI(e *Env) check.Category {
+func PrometheusAPI(e *Env) healthcheck.Category {
 	reachNeeds := []string{idServerReady}
 	if e.opts.PrometheusURL != "" {
 		reachNeeds = []string{idClient}
 	}
-	return check.Category{
+	return healthcheck.Category{
 		Name: CategoryPrometheusAPI,
-		Checks: []check.Check{
+		Checks: []healthcheck.Check{
 			{
 				ID:          idPromReachable,
 				Description: "can reach Prometheus",
@@ -223,7 +223,7 @@ func (e *Env) checkReady(ctx context.Context) error {
 	if err != nil {
 		return e.promErr(err)
 	}
-	return check.Detail("\t* Prometheus " + bi.Version)
+	return healthcheck.Detail("\t* Prometheus " + bi.Version)
 }
 
 func (e *Env) checkReload(ctx context.Context) error {
@@ -400,11 +400,11 @@ func (e *Env) checkRetention(ctx context.Context) error {
 	var diffs []string
 	wantTime, ok := lookupString(values, "server", "retention")
 	if !ok {
-		wantTime = promDefaultRetention
+		wantTime = defaults.Retention
 	}
 	gotTime := flags["storage.tsdb.retention.time"]
 	if gotTime == "" || gotTime == "0s" {
-		gotTime = promDefaultRetention
+		gotTime = defaults.Retention
 	}
 	wd, werr := model.ParseDuration(wantTime)
 	gd, gerr := model.ParseDuration(gotTime)

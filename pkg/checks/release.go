@@ -14,10 +14,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
-	"github.com/meshmon/meshmon/pkg/check"
+	"github.com/meshmon/meshmon/pkg/defaults"
+	"github.com/meshmon/meshmon/pkg/healthcheck"
 	"github.com/meshmon/meshmon/pkg/kube"
 	"github.com/meshmon/meshmon/pkg/release"
-	"github.com/meshmon/meshmon/pkg/scrape"
 )
 
 // defaultListenPort is Prometheus' own default (--web.listen-address=0.0.0.0:9090).
@@ -128,10 +128,10 @@ func (e *Env) nsNeeds(ids ...string) []string {
 }
 
 // Release checks the Helm release and the server it runs.
-func Release(e *Env) check.Category {
-	return check.Category{
+func Release(e *Env) healthcheck.Category {
+	return healthcheck.Category{
 		Name: CategoryRelease,
-		Checks: []check.Check{
+		Checks: []healthcheck.Check{
 			{
 				ID:          idRelease,
 				Description: "Prometheus Helm release is deployed",
@@ -159,7 +159,7 @@ func Release(e *Env) check.Category {
 					if err != nil {
 						return err
 					}
-					return check.Detail("\t* " + s.URL)
+					return healthcheck.Detail("\t* " + s.URL)
 				},
 			},
 			{
@@ -211,7 +211,7 @@ func (e *Env) checkReleaseDeployed(ctx context.Context) error {
 	where := fmt.Sprintf("%s/%s", rel.Namespace, rel.Name)
 	switch {
 	case st == common.StatusDeployed:
-		return check.Detail(fmt.Sprintf("\t* revision %d", rel.Version))
+		return healthcheck.Detail(fmt.Sprintf("\t* revision %d", rel.Version))
 	case st.IsPending():
 		since := ""
 		if !rel.Info.LastDeployed.IsZero() {
@@ -244,8 +244,8 @@ func (e *Env) checkChartVersion(ctx context.Context) error {
 	if md.Name != "prometheus" {
 		return fmt.Errorf("release %s/%s was made from chart %q, not the prometheus-community \"prometheus\" chart meshmon checks against; the other checks may misjudge it", rel.Namespace, rel.Name, md.Name)
 	}
-	if md.Version != release.DefaultChartVersion {
-		return fmt.Errorf("chart prometheus-%s is installed; meshmon pins %s and knows its behaviour: run meshmon install to move to it (or keep yours knowingly)", md.Version, release.DefaultChartVersion)
+	if md.Version != defaults.ChartVersion {
+		return fmt.Errorf("chart prometheus-%s is installed; meshmon pins %s and knows its behaviour: run meshmon install to move to it (or keep yours knowingly)", md.Version, defaults.ChartVersion)
 	}
 	return nil
 }
@@ -439,7 +439,7 @@ func (e *Env) checkServicePort(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return check.Detail(fmt.Sprintf("\t* port %d -> targetPort %s -> container %s port %d", r.ServicePort, r.TargetPort.String(), r.Container, r.ContainerPort))
+	return healthcheck.Detail(fmt.Sprintf("\t* port %d -> targetPort %s -> container %s port %d", r.ServicePort, r.TargetPort.String(), r.Container, r.ContainerPort))
 }
 
 // proxyContainerName is the injected sidecar's name, from linkerd-config
@@ -448,5 +448,5 @@ func (e *Env) proxyContainerName(ctx context.Context) string {
 	if p, err := e.linkerdParams(ctx); err == nil {
 		return p.ProxyContainerName
 	}
-	return scrape.DefaultProxyContainerName
+	return defaults.ProxyContainerName
 }

@@ -8,7 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
-	"github.com/meshmon/meshmon/pkg/check"
+	"github.com/meshmon/meshmon/pkg/healthcheck"
 )
 
 func TestReleaseStatus(t *testing.T) {
@@ -30,21 +30,21 @@ func TestReleaseStatus(t *testing.T) {
 			}
 			f.releases = append(f.releases, f.release(tt.rev, tt.status, "prometheus"))
 			res := f.run(Options{})
-			expect(t, res, "Prometheus Helm release is deployed", check.StatusError, tt.want...)
-			expect(t, res, "chart version is the one meshmon pins", check.StatusSkipped)
+			expect(t, res, "Prometheus Helm release is deployed", healthcheck.StatusError, tt.want...)
+			expect(t, res, "chart version is the one meshmon pins", healthcheck.StatusSkipped)
 			// The workload is judged on its own: a failed upgrade may have left it running.
-			expect(t, res, "Prometheus server is ready", check.StatusSuccess)
+			expect(t, res, "Prometheus server is ready", healthcheck.StatusSuccess)
 		})
 	}
 	t.Run("not installed", func(t *testing.T) {
 		f := newFixture(t)
 		f.releases = nil
-		expect(t, f.run(Options{}), "Prometheus Helm release is deployed", check.StatusError, `no Helm release "prometheus" in namespace linkerd-viz`, "meshmon install")
+		expect(t, f.run(Options{}), "Prometheus Helm release is deployed", healthcheck.StatusError, `no Helm release "prometheus" in namespace linkerd-viz`, "meshmon install")
 	})
 	t.Run("chart version", func(t *testing.T) {
 		f := newFixture(t)
 		f.releases[0].Chart.Metadata.Version = "29.20.0"
-		expect(t, f.run(Options{}), "chart version is the one meshmon pins", check.StatusWarning, "chart prometheus-29.20.0 is installed; meshmon pins 29.27.0")
+		expect(t, f.run(Options{}), "chart version is the one meshmon pins", healthcheck.StatusWarning, "chart prometheus-29.20.0 is installed; meshmon pins 29.27.0")
 	})
 }
 
@@ -53,9 +53,9 @@ func TestServer(t *testing.T) {
 		f := newFixture(t)
 		f.delete(corev1.SchemeGroupVersion.WithResource("services"), vizNS, serverName)
 		res := f.run(Options{})
-		expect(t, res, "Prometheus server Service and workload exist", check.StatusError, "no Service labelled")
-		expect(t, res, "can reach Prometheus", check.StatusSkipped)
-		expect(t, res, "data volume claim is bound", check.StatusSkipped)
+		expect(t, res, "Prometheus server Service and workload exist", healthcheck.StatusError, "no Service labelled")
+		expect(t, res, "can reach Prometheus", healthcheck.StatusSkipped)
+		expect(t, res, "data volume claim is bound", healthcheck.StatusSkipped)
 	})
 	t.Run("pod not ready", func(t *testing.T) {
 		f := newFixture(t)
@@ -64,8 +64,8 @@ func TestServer(t *testing.T) {
 		p.Status.ContainerStatuses[2].State.Waiting = &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}
 		f.update(p)
 		res := f.run(Options{})
-		expect(t, res, "Prometheus server is ready", check.StatusError, "1 of 1 Prometheus pod is not ready", "linkerd-viz/"+serverPod+" (container prometheus-server: CrashLoopBackOff)")
-		expect(t, res, "can reach Prometheus", check.StatusSkipped)
+		expect(t, res, "Prometheus server is ready", healthcheck.StatusError, "1 of 1 Prometheus pod is not ready", "linkerd-viz/"+serverPod+" (container prometheus-server: CrashLoopBackOff)")
+		expect(t, res, "can reach Prometheus", healthcheck.StatusSkipped)
 		if len(f.forwards) > 1 {
 			t.Errorf("port-forwards %v opened to a server that is not ready", f.forwards)
 		}
@@ -73,14 +73,14 @@ func TestServer(t *testing.T) {
 	t.Run("no pods", func(t *testing.T) {
 		f := newFixture(t)
 		f.delete(corev1.SchemeGroupVersion.WithResource("pods"), vizNS, serverPod)
-		expect(t, f.run(Options{}), "Prometheus server is ready", check.StatusError, "Deployment linkerd-viz/prometheus-server has no pods")
+		expect(t, f.run(Options{}), "Prometheus server is ready", healthcheck.StatusError, "Deployment linkerd-viz/prometheus-server has no pods")
 	})
 	t.Run("not meshed", func(t *testing.T) {
 		f := newFixture(t)
 		p := f.pod(vizNS, serverPod)
 		p.Spec.Containers = p.Spec.Containers[1:]
 		f.update(p)
-		expect(t, f.run(Options{}), "Prometheus pod is meshed and its proxy is ready", check.StatusError,
+		expect(t, f.run(Options{}), "Prometheus pod is meshed and its proxy is ready", healthcheck.StatusError,
 			"no linkerd-proxy container", "linkerd.io/inject=enabled", "kubectl rollout restart deployment/prometheus-server -n linkerd-viz")
 	})
 	t.Run("proxy as native sidecar", func(t *testing.T) {
@@ -90,14 +90,14 @@ func TestServer(t *testing.T) {
 		p.Spec.Containers = p.Spec.Containers[1:]
 		p.Status.InitContainerStatuses = []corev1.ContainerStatus{{Name: "linkerd-proxy", Ready: true}}
 		f.update(p)
-		expect(t, f.run(Options{}), "Prometheus pod is meshed and its proxy is ready", check.StatusSuccess)
+		expect(t, f.run(Options{}), "Prometheus pod is meshed and its proxy is ready", healthcheck.StatusSuccess)
 	})
 	t.Run("proxy not ready", func(t *testing.T) {
 		f := newFixture(t)
 		p := f.pod(vizNS, serverPod)
 		p.Status.ContainerStatuses[0].Ready = false
 		f.update(p)
-		expect(t, f.run(Options{}), "Prometheus pod is meshed and its proxy is ready", check.StatusError, "the linkerd-proxy container of 1 Prometheus pod is not ready")
+		expect(t, f.run(Options{}), "Prometheus pod is meshed and its proxy is ready", healthcheck.StatusError, "the linkerd-proxy container of 1 Prometheus pod is not ready")
 	})
 }
 
@@ -113,20 +113,20 @@ func TestServicePortChain(t *testing.T) {
 	t.Run("to the reloader", func(t *testing.T) {
 		f := newFixture(t)
 		setTarget(f, intstr.FromInt32(8080))
-		expect(t, f.run(Options{}), "Service port resolves to the Prometheus container port", check.StatusError,
+		expect(t, f.run(Options{}), "Service port resolves to the Prometheus container port", healthcheck.StatusError,
 			"targets pod port 8080 (it belongs to container prometheus-server-configmap-reload), but Prometheus listens on 9090")
 	})
 	t.Run("unknown name", func(t *testing.T) {
 		f := newFixture(t)
 		setTarget(f, intstr.FromString("web"))
-		expect(t, f.run(Options{}), "Service port resolves to the Prometheus container port", check.StatusError,
+		expect(t, f.run(Options{}), "Service port resolves to the Prometheus container port", healthcheck.StatusError,
 			`targets the port named "web", but no container of Deployment prometheus-server declares a port of that name`)
 	})
 	t.Run("named port", func(t *testing.T) {
 		f := newFixture(t)
 		f.setServerPodSpec(func(s *corev1.PodSpec) { s.Containers[2].Ports[0].Name = "web" })
 		setTarget(f, intstr.FromString("web"))
-		expect(t, f.run(Options{}), "Service port resolves to the Prometheus container port", check.StatusSuccess, "targetPort web -> container prometheus-server port 9090")
+		expect(t, f.run(Options{}), "Service port resolves to the Prometheus container port", healthcheck.StatusSuccess, "targetPort web -> container prometheus-server port 9090")
 	})
 	t.Run("other listen port", func(t *testing.T) {
 		f := newFixture(t)
@@ -134,7 +134,7 @@ func TestServicePortChain(t *testing.T) {
 			s.Containers[2].Args = append(s.Containers[2].Args, "--web.listen-address=:9091")
 		})
 		res := f.run(Options{})
-		expect(t, res, "Service port resolves to the Prometheus container port", check.StatusError, "but Prometheus listens on 9091")
+		expect(t, res, "Service port resolves to the Prometheus container port", healthcheck.StatusError, "but Prometheus listens on 9091")
 		// The port-forward goes where Prometheus listens, whatever the Service says.
 		found := false
 		for _, fw := range f.forwards {

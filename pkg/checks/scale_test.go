@@ -14,7 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	k8stesting "k8s.io/client-go/testing"
 
-	"github.com/meshmon/meshmon/pkg/check"
+	"github.com/meshmon/meshmon/pkg/healthcheck"
 )
 
 // paginate makes the fake clientset page pod lists the way the API server
@@ -63,7 +63,7 @@ func paginate(f *fixture) {
 
 // apiRequests runs the whole health suite on a cluster with n meshed app
 // pods and counts the Kubernetes API requests and Prometheus requests.
-func apiRequests(t testing.TB, n int) (kube, prom int, res check.Results) {
+func apiRequests(t testing.TB, n int) (kube, prom int, res healthcheck.Results) {
 	f := newFixtureWithPods(t, n)
 	paginate(f)
 	f.kube.ClearActions()
@@ -82,13 +82,13 @@ func TestRequestsDoNotGrowWithPods(t *testing.T) {
 	if !res.Success() {
 		for _, c := range res.Categories {
 			for _, r := range c.Checks {
-				if r.Status == check.StatusError {
+				if r.Status == healthcheck.StatusError {
 					t.Errorf("%s: %v", r.Description, r.Err)
 				}
 			}
 		}
 	}
-	expect(t, res, "every meshed pod is scraped", check.StatusSuccess, "5001 meshed pods, all scraped")
+	expect(t, res, "every meshed pod is scraped", healthcheck.StatusSuccess, "5001 meshed pods, all scraped")
 	// The pod list is paged by 500: 5,000 more pods cost 10 more pages.
 	if extra := big - small; extra > 10 {
 		t.Errorf("5,000 pods cost %d more API requests than 10 pods; want at most 10 (one per page of %d)", extra, podPageSize)
@@ -111,7 +111,7 @@ func BenchmarkHealthSuite5000Pods(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		res, err := check.Run(context.Background(), cats, check.Options{Timeout: time.Minute})
+		res, err := healthcheck.Run(context.Background(), cats, healthcheck.Options{Timeout: time.Minute})
 		e.Close()
 		if err != nil || !res.Success() {
 			b.Fatalf("run failed: %v", err)

@@ -10,7 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/meshmon/meshmon/pkg/check"
+	"github.com/meshmon/meshmon/pkg/healthcheck"
 	"github.com/meshmon/meshmon/pkg/prom"
 	"github.com/meshmon/meshmon/pkg/scrape"
 )
@@ -47,10 +47,10 @@ func jobTargets(ts prom.TargetSummary, job string) (prom.JobTargets, bool) {
 }
 
 // Targets checks that Prometheus scrapes the whole mesh.
-func Targets(e *Env) check.Category {
-	return check.Category{
+func Targets(e *Env) healthcheck.Category {
+	return healthcheck.Category{
 		Name: CategoryTargets,
-		Checks: []check.Check{
+		Checks: []healthcheck.Check{
 			{
 				ID:          "targets-present",
 				Description: "every Linkerd job has targets",
@@ -105,7 +105,7 @@ func (e *Env) checkTargetsPresent(ctx context.Context) error {
 	if len(problems) > 0 {
 		return fmt.Errorf("Prometheus scrapes nothing for some Linkerd jobs, so their metrics are missing; run meshmon install to regenerate the jobs:%s", allBullets(problems))
 	}
-	return check.Detail("\t* " + strings.Join(counts, "\n\t* "))
+	return healthcheck.Detail("\t* " + strings.Join(counts, "\n\t* "))
 }
 
 func (e *Env) checkTargetsUp(ctx context.Context) error {
@@ -137,7 +137,7 @@ func (e *Env) checkTargetsUp(ctx context.Context) error {
 			len(down), total, bullets(lines))
 	}
 	if unknown > 0 {
-		return check.Warn(fmt.Errorf("%d of %d Linkerd targets have not been scraped yet; check again after one scrape interval (or use --wait)", unknown, total))
+		return healthcheck.Warn(fmt.Errorf("%d of %d Linkerd targets have not been scraped yet; check again after one scrape interval (or use --wait)", unknown, total))
 	}
 	return nil
 }
@@ -217,5 +217,5 @@ func (e *Env) checkCoverage(ctx context.Context) error {
 		return fmt.Errorf("%d of %d meshed pods have no %s target, so their traffic is missing from the dashboards; new pods appear within a scrape interval, otherwise check the job's relabel rules (container %s, port %s):%s",
 			len(missing), len(pods), scrape.JobLinkerdProxy, e.proxyContainerName(ctx), scrape.ProxyAdminPortName, bullets(missing))
 	}
-	return check.Detail(fmt.Sprintf("\t* %d meshed %s%s, all scraped", len(pods), plural(len(pods), "pod", "pods"), where))
+	return healthcheck.Detail(fmt.Sprintf("\t* %d meshed %s%s, all scraped", len(pods), plural(len(pods), "pod", "pods"), where))
 }

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/meshmon/meshmon/pkg/check"
+	"github.com/meshmon/meshmon/pkg/healthcheck"
 	"github.com/meshmon/meshmon/pkg/scrape"
 )
 
@@ -23,10 +23,10 @@ func TestTargets(t *testing.T) {
 		})
 		f.prom.dropped[scrape.JobLinkerdController] = 7
 		res := f.run(Options{})
-		expect(t, res, "every Linkerd job has targets", check.StatusError, "linkerd-controller: all 7 discovered targets are dropped by its relabel rules")
-		expect(t, res, "Linkerd targets are up", check.StatusSkipped)
+		expect(t, res, "every Linkerd job has targets", healthcheck.StatusError, "linkerd-controller: all 7 discovered targets are dropped by its relabel rules")
+		expect(t, res, "Linkerd targets are up", healthcheck.StatusSkipped)
 		delete(f.prom.dropped, scrape.JobLinkerdController)
-		expect(t, f.run(Options{}), "every Linkerd job has targets", check.StatusError, "linkerd-controller: no pod discovered", "list and watch pods")
+		expect(t, f.run(Options{}), "every Linkerd job has targets", healthcheck.StatusError, "linkerd-controller: no pod discovered", "list and watch pods")
 	})
 	t.Run("down, listed and capped", func(t *testing.T) {
 		f := newFixtureWithPods(t, 8)
@@ -39,12 +39,12 @@ func TestTargets(t *testing.T) {
 			return ts
 		})
 		res := f.run(Options{})
-		expect(t, res, "Linkerd targets are up", check.StatusError,
+		expect(t, res, "Linkerd targets are up", healthcheck.StatusError,
 			"9 of 10 Linkerd targets are down",
 			"\n\t* linkerd-proxy emojivoto/web-0 (10.244.1.1:4191): Get \"http://10.244.1.1:4191/metrics\": context deadline exceeded",
 			"\n\t* and 4 more")
 		// Down targets are still targets: coverage is about discovery.
-		expect(t, res, "every meshed pod is scraped", check.StatusSuccess)
+		expect(t, res, "every meshed pod is scraped", healthcheck.StatusSuccess)
 	})
 	t.Run("not scraped yet", func(t *testing.T) {
 		f := newFixture(t)
@@ -52,12 +52,12 @@ func TestTargets(t *testing.T) {
 			ts[1].Health = "unknown"
 			return ts
 		})
-		expect(t, f.run(Options{}), "Linkerd targets are up", check.StatusWarning, "1 of 5 Linkerd targets have not been scraped yet")
+		expect(t, f.run(Options{}), "Linkerd targets are up", healthcheck.StatusWarning, "1 of 5 Linkerd targets have not been scraped yet")
 	})
 	t.Run("coverage", func(t *testing.T) {
 		f := newFixtureWithPods(t, 7)
 		f.setTargets(func(ts []promTarget) []promTarget { return ts[:4] })
-		expect(t, f.run(Options{}), "every meshed pod is scraped", check.StatusWarning,
+		expect(t, f.run(Options{}), "every meshed pod is scraped", healthcheck.StatusWarning,
 			"6 of 8 meshed pods have no linkerd-proxy target", "\n\t* emojivoto/web-1\n", "\n\t* and 1 more")
 	})
 }
@@ -66,7 +66,7 @@ func TestFederation(t *testing.T) {
 	t.Run("no samples", func(t *testing.T) {
 		f := newFixture(t)
 		f.prom.federate = ""
-		expect(t, f.run(Options{}), "/federate serves the mesh metrics", check.StatusError, `/federate?match[]=process_start_time_seconds{job="linkerd-proxy"} returned no samples`)
+		expect(t, f.run(Options{}), "/federate serves the mesh metrics", healthcheck.StatusError, `/federate?match[]=process_start_time_seconds{job="linkerd-proxy"} returned no samples`)
 	})
 	t.Run("sources", func(t *testing.T) {
 		f := newFixture(t)
@@ -74,7 +74,7 @@ func TestFederation(t *testing.T) {
 		res := f.run(Options{})
 		for _, c := range res.Categories {
 			for _, r := range c.Checks {
-				if r.Description == "federation sources are up" && r.Status != check.StatusSkipped {
+				if r.Description == "federation sources are up" && r.Status != healthcheck.StatusSkipped {
 					t.Errorf("federation sources check is %s without any source", r.Status)
 				}
 			}
@@ -84,18 +84,18 @@ func TestFederation(t *testing.T) {
 		f.setTargets(func(ts []promTarget) []promTarget {
 			return append(ts, promTarget{Job: "federate-west", Instance: "west.example.com:9090", Health: "down", LastError: "server returned HTTP status 403 Forbidden"})
 		})
-		expect(t, f.run(Options{}), "federation sources are up", check.StatusError,
+		expect(t, f.run(Options{}), "federation sources are up", healthcheck.StatusError,
 			"job federate-bad scrapes /federate without a match[] parameter", "job federate-west: west.example.com:9090 is down: server returned HTTP status 403 Forbidden")
 		f.setTargets(func(ts []promTarget) []promTarget {
 			return append(ts, promTarget{Job: "federate-west", Instance: "west.example.com:9090", Health: "up"})
 		})
 		f.prom.config = f.prom.config[:len(f.prom.config)-len("- job_name: federate-bad\n  metrics_path: /federate\n  static_configs:\n  - targets: [east.example.com:9090]\n")]
-		expect(t, f.run(Options{}), "federation sources are up", check.StatusSuccess, "1 source: federate-west")
+		expect(t, f.run(Options{}), "federation sources are up", healthcheck.StatusSuccess, "1 source: federate-west")
 	})
 	t.Run("cluster label", func(t *testing.T) {
 		f := newFixture(t)
 		f.prom.config = removeLines(f.prom.config, "external_labels:", "cluster: east")
-		expect(t, f.run(Options{}), "the cluster external label is set", check.StatusWarning, `sets no external label "cluster"`, "--cluster-name")
+		expect(t, f.run(Options{}), "the cluster external label is set", healthcheck.StatusWarning, `sets no external label "cluster"`, "--cluster-name")
 	})
 }
 

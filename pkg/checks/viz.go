@@ -16,7 +16,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/meshmon/meshmon/pkg/check"
+	"github.com/meshmon/meshmon/pkg/healthcheck"
 	"github.com/meshmon/meshmon/pkg/kube"
 	"github.com/meshmon/meshmon/pkg/release"
 	"github.com/meshmon/meshmon/pkg/viz"
@@ -61,10 +61,10 @@ func (e *Env) metricsAPIDeployment(ctx context.Context) (*appsv1.Deployment, err
 
 // Viz checks that linkerd-viz uses this Prometheus and that the dashboard
 // shows its data.
-func Viz(e *Env) check.Category {
-	return check.Category{
+func Viz(e *Env) healthcheck.Category {
+	return healthcheck.Category{
 		Name: CategoryViz,
-		Checks: []check.Check{
+		Checks: []healthcheck.Check{
 			{
 				Description: "metrics-api queries this Prometheus",
 				HintAnchor:  "mm-viz-prometheus-url",
@@ -370,7 +370,7 @@ func (e *Env) checkDashboard(ctx context.Context) error {
 		return fmt.Errorf("the dashboard's /api/version is not JSON (%q): is this linkerd-viz's web server?", excerptBody(body))
 	}
 	if v.Version != "" {
-		return check.Detail("\t* linkerd-viz " + v.Version)
+		return healthcheck.Detail("\t* linkerd-viz " + v.Version)
 	}
 	return nil
 }
@@ -440,9 +440,9 @@ func (e *Env) checkDashboardData(ctx context.Context) error {
 		}
 	}
 	if withStats == 0 {
-		return check.Warn(errors.New(noTrafficMessage(rows)))
+		return healthcheck.Warn(errors.New(noTrafficMessage(rows)))
 	}
-	return check.Detail(fmt.Sprintf("\t* %d %s with traffic data", withStats, plural(withStats, "deployment", "deployments")))
+	return healthcheck.Detail(fmt.Sprintf("\t* %d %s with traffic data", withStats, plural(withStats, "deployment", "deployments")))
 }
 
 func noTrafficMessage(rows int) string {

@@ -11,8 +11,9 @@ import (
 	"github.com/spf13/cobra"
 	"helm.sh/helm/v4/pkg/action"
 
-	"github.com/meshmon/meshmon/pkg/check"
 	"github.com/meshmon/meshmon/pkg/checks"
+	"github.com/meshmon/meshmon/pkg/defaults"
+	"github.com/meshmon/meshmon/pkg/healthcheck"
 	"github.com/meshmon/meshmon/pkg/release"
 	"github.com/meshmon/meshmon/pkg/ui"
 )
@@ -36,7 +37,7 @@ type checkOptions struct {
 // newCheckOptions returns the defaults of `check`: the whole health suite,
 // table output, no waiting.
 func newCheckOptions(g *globals) *checkOptions {
-	return &checkOptions{g: g, output: check.FormatTable, releaseName: release.DefaultReleaseName}
+	return &checkOptions{g: g, output: healthcheck.FormatTable, releaseName: defaults.ReleaseName}
 }
 
 func newCheckCommand(g *globals) *cobra.Command {
@@ -104,7 +105,7 @@ func categoryFlagNames() []string {
 }
 
 func (o *checkOptions) Validate() error {
-	if err := validateOutput(o.output, check.Formats()...); err != nil {
+	if err := validateOutput(o.output, healthcheck.Formats()...); err != nil {
 		return err
 	}
 	if o.wait < 0 {
@@ -193,42 +194,42 @@ func (o *checkOptions) Run(ctx context.Context) error {
 // execute runs the selected checks and writes their results to w as they
 // come, in o.output's format. The error is about the run itself (bad
 // options, an unwritable output); failed checks are in the results.
-func (o *checkOptions) execute(ctx context.Context, w io.Writer) (check.Results, error) {
+func (o *checkOptions) execute(ctx context.Context, w io.Writer) (healthcheck.Results, error) {
 	u := o.g.ui(machineReadable(o.output))
-	printer, err := check.NewPrinter(w, o.output, u.OutColor)
+	printer, err := healthcheck.NewPrinter(w, o.output, u.OutColor)
 	if err != nil {
-		return check.Results{}, usageError("%w", err)
+		return healthcheck.Results{}, usageError("%w", err)
 	}
 	env := checks.NewEnv(o.checksOptions(), o.deps())
 	defer env.Close()
 
-	var cats []check.Category
+	var cats []healthcheck.Category
 	if o.pre {
-		cats = []check.Category{o.preflight(ctx)}
+		cats = []healthcheck.Category{o.preflight(ctx)}
 	} else if cats, err = checks.Catalog(env); err != nil {
-		return check.Results{}, usageError("%w", err)
+		return healthcheck.Results{}, usageError("%w", err)
 	}
 	if o.g.host.Linkerd && !o.pre && len(o.categories) == 0 {
 		// linkerd check runs every extension on the PATH: someone who never
 		// installed meshmon must get a pass, not a failure. When the question
 		// cannot be answered, the checks run and say why.
 		if installed, err := env.Installed(ctx); err == nil && !installed {
-			cats = []check.Category{checks.NotInstalled()}
+			cats = []healthcheck.Category{checks.NotInstalled()}
 		}
 	}
 
-	opts := check.Options{HintBaseURL: checks.HintBaseURL, Wait: o.wait, OnCategory: printer.Category}
+	opts := healthcheck.Options{HintBaseURL: checks.HintBaseURL, Wait: o.wait, OnCategory: printer.Category}
 	if u.Interactive && !u.Quiet {
 		s := &retrySpinner{progress: u.Progress(), start: time.Now()}
 		opts.OnRetry = s.retry
-		opts.OnCategory = func(c check.CategoryResult) {
+		opts.OnCategory = func(c healthcheck.CategoryResult) {
 			s.stop()
 			printer.Category(c)
 		}
 	}
-	res, err := check.Run(ctx, cats, opts)
+	res, err := healthcheck.Run(ctx, cats, opts)
 	if err != nil {
-		return check.Results{}, err
+		return healthcheck.Results{}, err
 	}
 	if err := printer.Finish(res); err != nil {
 		return res, err
@@ -238,7 +239,7 @@ func (o *checkOptions) execute(ctx context.Context, w io.Writer) (check.Results,
 
 // preflight runs install's preflight (with install's defaults) and shows its
 // results as one category.
-func (o *checkOptions) preflight(ctx context.Context) check.Category {
+func (o *checkOptions) preflight(ctx context.Context) healthcheck.Category {
 	g := o.g
 	c, err := g.kubeClients()
 	if err == nil {

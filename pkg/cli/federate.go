@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
 
+	"github.com/meshmon/meshmon/pkg/defaults"
 	"github.com/meshmon/meshmon/pkg/release"
 	"github.com/meshmon/meshmon/pkg/scrape"
 )
@@ -46,7 +47,7 @@ type federateAddOptions struct {
 }
 
 func newFederateAddCommand(g *globals) *cobra.Command {
-	o := &federateAddOptions{g: g, releaseName: release.DefaultReleaseName, timeout: release.DefaultTimeout}
+	o := &federateAddOptions{g: g, releaseName: defaults.ReleaseName, timeout: defaults.Timeout}
 	cmd := &cobra.Command{
 		Use:   "add NAME --url URL",
 		Short: "Add (or change) a federation source",
@@ -139,7 +140,7 @@ type federateListOptions struct {
 }
 
 func newFederateListCommand(g *globals) *cobra.Command {
-	o := &federateListOptions{g: g, releaseName: release.DefaultReleaseName, output: "table"}
+	o := &federateListOptions{g: g, releaseName: defaults.ReleaseName, output: "table"}
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List the federation sources",
@@ -215,7 +216,7 @@ type federateRemoveOptions struct {
 }
 
 func newFederateRemoveCommand(g *globals) *cobra.Command {
-	o := &federateRemoveOptions{g: g, releaseName: release.DefaultReleaseName, timeout: release.DefaultTimeout}
+	o := &federateRemoveOptions{g: g, releaseName: defaults.ReleaseName, timeout: defaults.Timeout}
 	cmd := &cobra.Command{
 		Use:   "remove NAME",
 		Short: "Remove a federation source",

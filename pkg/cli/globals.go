@@ -11,14 +11,9 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/klog/v2"
 
+	"github.com/meshmon/meshmon/pkg/defaults"
 	"github.com/meshmon/meshmon/pkg/kube"
 	"github.com/meshmon/meshmon/pkg/ui"
-)
-
-// Defaults for where Linkerd lives.
-const (
-	defaultLinkerdNamespace = "linkerd"
-	defaultVizNamespace     = "linkerd-viz"
 )
 
 // globals holds what every command shares: the host, the streams, the kube
@@ -49,8 +44,8 @@ func newGlobals(host Host, streams genericiooptions.IOStreams, getenv func(strin
 		getenv:           getenv,
 		kubeFlags:        kube.NewConfigFlags(),
 		color:            string(ui.ColorAuto),
-		linkerdNamespace: defaultLinkerdNamespace,
-		vizNamespace:     defaultVizNamespace,
+		linkerdNamespace: defaults.LinkerdNamespace,
+		vizNamespace:     defaults.VizNamespace,
 	}
 }
 

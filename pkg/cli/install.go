@@ -12,6 +12,7 @@ import (
 	"helm.sh/helm/v4/pkg/cli/values"
 	"helm.sh/helm/v4/pkg/getter"
 
+	"github.com/meshmon/meshmon/pkg/defaults"
 	"github.com/meshmon/meshmon/pkg/kube"
 	"github.com/meshmon/meshmon/pkg/release"
 	"github.com/meshmon/meshmon/pkg/scrape"
@@ -43,7 +44,7 @@ type installOptions struct {
 }
 
 func newInstallCommand(g *globals) *cobra.Command {
-	o := &installOptions{g: g, timeout: release.DefaultTimeout, checkWait: 2 * time.Minute}
+	o := &installOptions{g: g, timeout: defaults.Timeout, checkWait: 2 * time.Minute}
 	cmd := &cobra.Command{
 		Use:   "install",
 		Short: "Install or upgrade meshmon's Prometheus (the prometheus-community chart) next to linkerd-viz",
@@ -72,7 +73,7 @@ reported at once. --dry-run prints what would be applied and changes nothing.`,
   %[1]s install --chart ./prometheus-%[2]s.tgz
 
   # Resolve a release left pending by an interrupted run
-  %[1]s install --repair`, g.host.Display, release.DefaultChartVersion),
+  %[1]s install --repair`, g.host.Display, defaults.ChartVersion),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.chart.Version = ""
@@ -86,13 +87,13 @@ reported at once. --dry-run prints what would be applied and changes nothing.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.values.ReleaseName, "release-name", release.DefaultReleaseName, "Name of the Helm release")
-	f.StringVar(&o.values.StorageSize, "storage-size", release.DefaultStorageSize, "Size of Prometheus' data volume (a Kubernetes quantity)")
+	f.StringVar(&o.values.ReleaseName, "release-name", defaults.ReleaseName, "Name of the Helm release")
+	f.StringVar(&o.values.StorageSize, "storage-size", defaults.StorageSize, "Size of Prometheus' data volume (a Kubernetes quantity)")
 	f.StringVar(&o.values.StorageClass, "storage-class", "", `StorageClass of the data volume (default: the cluster's default class; "-" for none)`)
 	f.BoolVar(&o.values.StatefulSet, "statefulset", false, "Run Prometheus as a StatefulSet with a volumeClaimTemplate instead of a Deployment with a PVC")
-	f.StringVar(&o.values.Retention, "retention", release.DefaultRetention, "How long Prometheus keeps samples (a Prometheus duration)")
+	f.StringVar(&o.values.Retention, "retention", defaults.Retention, "How long Prometheus keeps samples (a Prometheus duration)")
 	f.StringVar(&o.values.RetentionSize, "retention-size", "", `Size-based retention in Prometheus units, e.g. 18GB (default: 90% of the volume; "0" turns it off)`)
-	f.StringVar(&o.values.ScrapeInterval, "scrape-interval", release.DefaultScrapeInterval, "How often Prometheus scrapes the Linkerd targets")
+	f.StringVar(&o.values.ScrapeInterval, "scrape-interval", defaults.ScrapeInterval, "How often Prometheus scrapes the Linkerd targets")
 	f.StringVar(&o.values.ClusterName, "cluster-name", "", `External label "cluster" on every series (for federation and remote write)`)
 	f.StringArrayVar(&o.values.RemoteWriteURLs, "remote-write-url", nil, "Send every sample to this remote-write endpoint as well (repeatable)")
 	f.StringArrayVarP(&o.valueFiles, "values", "f", nil, "Chart values file laid over meshmon's values (repeatable; later files win)")
@@ -102,8 +103,8 @@ reported at once. --dry-run prints what would be applied and changes nothing.`,
 	f.BoolVar(&o.dryRun, "dry-run", false, "Print the values and every manifest that would be applied; change nothing")
 	f.BoolVar(&o.repair, "repair", false, "Resolve a release stuck in a pending state (uninstall an unfinished install, keeping its volume, or roll an unfinished upgrade back) before installing")
 	f.StringVar(&o.chart.Chart, "chart", "", "Use this chart instead of downloading it: a chart directory, a packaged .tgz, or an oci:// reference")
-	f.StringVar(&o.chart.Repo, "chart-repo", "", fmt.Sprintf("Chart repository: an https:// Helm repository or an oci:// registry (default %s)", release.DefaultChartRepo))
-	f.StringVar(&o.chartVersion, "chart-version", release.DefaultChartVersion, "Exact chart version to install")
+	f.StringVar(&o.chart.Repo, "chart-repo", "", fmt.Sprintf("Chart repository: an https:// Helm repository or an oci:// registry (default %s)", defaults.ChartRepo))
+	f.StringVar(&o.chartVersion, "chart-version", defaults.ChartVersion, "Exact chart version to install")
 	f.BoolVar(&o.skipViz, "skip-viz", false, "Do not point linkerd-viz at the new Prometheus (see 'viz configure')")
 	f.BoolVar(&o.keepBundled, "keep-bundled", false, "Scale linkerd-viz's bundled Prometheus to 0 instead of removing it")
 	f.BoolVar(&o.heartbeat, "heartbeat", false, "Also point the control plane's heartbeat CronJob at the new Prometheus")

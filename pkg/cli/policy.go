@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
 
+	"github.com/meshmon/meshmon/pkg/defaults"
 	"github.com/meshmon/meshmon/pkg/kube"
 	"github.com/meshmon/meshmon/pkg/policy"
 	"github.com/meshmon/meshmon/pkg/release"
@@ -56,7 +57,7 @@ type policySpecFlags struct {
 
 func (f *policySpecFlags) addFlags(cmd *cobra.Command, withAuthorizations bool, namespaceFlag string) {
 	fs := cmd.Flags()
-	fs.StringVar(&f.releaseName, "release-name", vizDefaultRelease, "Name of meshmon's Prometheus Helm release (its namespace is "+namespaceFlag+", default the viz namespace)")
+	fs.StringVar(&f.releaseName, "release-name", defaults.ReleaseName, "Name of meshmon's Prometheus Helm release (its namespace is "+namespaceFlag+", default the viz namespace)")
 	fs.StringVar(&f.mtlsName, "mtls-authentication", "", "MeshTLSAuthentication listing the scraper identities; an existing one is merged into (default meshmon's own, "+policy.DefaultMTLSAuthenticationName+")")
 	if withAuthorizations {
 		fs.StringArrayVar(&f.clients, "allow-client", nil, "Also authorize this meshed client, as namespace/serviceaccount (repeatable), e.g. grafana/grafana")

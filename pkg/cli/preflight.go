@@ -3,7 +3,7 @@ package cli
 import (
 	"context"
 
-	"github.com/meshmon/meshmon/pkg/check"
+	"github.com/meshmon/meshmon/pkg/healthcheck"
 	"github.com/meshmon/meshmon/pkg/kube"
 	"github.com/meshmon/meshmon/pkg/policy"
 	"github.com/meshmon/meshmon/pkg/release"
@@ -68,10 +68,10 @@ func meshPreflight(c *kube.Clients, vizNS string, s meshSteps) []func(context.Co
 
 // preflightCategory shows preflight results in the check format: what
 // `check --pre` prints is exactly what install checks before writing.
-func preflightCategory(results []release.PreflightResult) check.Category {
-	cat := check.Category{Name: "meshmon-pre-install"}
+func preflightCategory(results []release.PreflightResult) healthcheck.Category {
+	cat := healthcheck.Category{Name: "meshmon-pre-install"}
 	for _, r := range results {
-		cat.Checks = append(cat.Checks, check.Check{
+		cat.Checks = append(cat.Checks, healthcheck.Check{
 			Description: r.Description,
 			HintAnchor:  "mm-preflight",
 			Warning:     r.Warning,
@@ -80,7 +80,7 @@ func preflightCategory(results []release.PreflightResult) check.Category {
 				case r.Err != nil:
 					return r.Err
 				case r.Note != "":
-					return check.Detail("\t* " + r.Note)
+					return healthcheck.Detail("\t* " + r.Note)
 				}
 				return nil
 			},

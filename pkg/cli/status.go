@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/meshmon/meshmon/pkg/defaults"
 	"github.com/meshmon/meshmon/pkg/release"
 	"github.com/meshmon/meshmon/pkg/scrape"
 )
@@ -22,7 +23,7 @@ type statusOptions struct {
 }
 
 func newStatusCommand(g *globals) *cobra.Command {
-	o := &statusOptions{g: g, releaseName: release.DefaultReleaseName, output: "table"}
+	o := &statusOptions{g: g, releaseName: defaults.ReleaseName, output: "table"}
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show meshmon's Prometheus release: revision, chart, storage and URL",

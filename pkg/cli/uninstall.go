@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/meshmon/meshmon/pkg/defaults"
 	"github.com/meshmon/meshmon/pkg/kube"
 	"github.com/meshmon/meshmon/pkg/release"
 	"github.com/meshmon/meshmon/pkg/ui"
@@ -24,7 +25,7 @@ type uninstallOptions struct {
 }
 
 func newUninstallCommand(g *globals) *cobra.Command {
-	o := &uninstallOptions{g: g, releaseName: release.DefaultReleaseName, timeout: release.DefaultTimeout}
+	o := &uninstallOptions{g: g, releaseName: defaults.ReleaseName, timeout: defaults.Timeout}
 	cmd := &cobra.Command{
 		Use:   "uninstall",
 		Short: "Remove meshmon's Prometheus release; its data volume is kept unless --delete-data",
@@ -151,7 +152,7 @@ func (o *uninstallOptions) removeRelease(ctx context.Context, un *uninstallation
 	}
 	if len(res.Kept) > 0 {
 		fmt.Fprintf(out, "A later '%s install' in this namespace with release name %s uses it again. To delete it: %s uninstall --delete-data -n %s", o.g.host.Display, t.Release, o.g.host.Display, t.Namespace)
-		if t.Release != release.DefaultReleaseName {
+		if t.Release != defaults.ReleaseName {
 			fmt.Fprintf(out, " --release-name %s", t.Release)
 		}
 		fmt.Fprintf(out, ", or kubectl delete pvc -n %s", t.Namespace)

@@ -12,14 +12,13 @@ import (
 	"helm.sh/helm/v4/pkg/action"
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	"github.com/meshmon/meshmon/pkg/defaults"
 	"github.com/meshmon/meshmon/pkg/helmclient"
 	"github.com/meshmon/meshmon/pkg/kube"
 	"github.com/meshmon/meshmon/pkg/release"
 	"github.com/meshmon/meshmon/pkg/scrape"
 	"github.com/meshmon/meshmon/pkg/viz"
 )
-
-const vizDefaultRelease = "prometheus"
 
 func newVizCommand(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
@@ -50,7 +49,7 @@ type vizConfigureOptions struct {
 }
 
 func newVizConfigureCommand(g *globals) *cobra.Command {
-	o := &vizConfigureOptions{g: g, releaseName: vizDefaultRelease, output: "text"}
+	o := &vizConfigureOptions{g: g, releaseName: defaults.ReleaseName, output: "text"}
 	cmd := &cobra.Command{
 		Use:   "configure",
 		Short: "Point linkerd-viz at meshmon's Prometheus",

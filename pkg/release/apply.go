@@ -12,10 +12,11 @@ import (
 	"helm.sh/helm/v4/pkg/kube"
 	rcommon "helm.sh/helm/v4/pkg/release/common"
 	rel "helm.sh/helm/v4/pkg/release/v1"
+
+	"github.com/meshmon/meshmon/pkg/defaults"
 )
 
-// DefaultTimeout bounds one install, upgrade or uninstall, waiting included.
-const DefaultTimeout = 5 * time.Minute
+// defaults.Timeout bounds one install, upgrade or uninstall, waiting included.
 
 // ChartDigestLabel is the release label recording which chart content a revision was made
 // from; Helm stores it on the release Secret.
@@ -117,7 +118,7 @@ func differences(last *rel.Release, p *Plan) ([]string, error) {
 
 // ApplyOptions tune Apply.
 type ApplyOptions struct {
-	// Timeout bounds the whole operation; DefaultTimeout when zero.
+	// Timeout bounds the whole operation; defaults.Timeout when zero.
 	Timeout time.Duration
 	// OnStatus receives what the release still waits for while Helm waits.
 	OnStatus func(string)
@@ -140,7 +141,7 @@ type Result struct {
 // unchanged chart and values make no new revision.
 func Apply(ctx context.Context, t *Target, p *Plan, o ApplyOptions) (*Result, error) {
 	if o.Timeout <= 0 {
-		o.Timeout = DefaultTimeout
+		o.Timeout = defaults.Timeout
 	}
 	st, err := Inspect(t, p)
 	if err != nil {

@@ -21,6 +21,8 @@ import (
 	"helm.sh/helm/v4/pkg/storage"
 	"helm.sh/helm/v4/pkg/storage/driver"
 	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/meshmon/meshmon/pkg/defaults"
 )
 
 // scriptedKube is Helm's fake Kubernetes client with waits the test scripts: each Wait
@@ -90,7 +92,7 @@ func memTarget(t *testing.T) (*Target, *scriptedKube) {
 	}
 	cfg.KubeClient = k
 	cfg.Capabilities = common.DefaultCapabilities
-	return &Target{Kube: fake.NewClientset(), Helm: cfg, Namespace: "linkerd-viz", Release: DefaultReleaseName}, k
+	return &Target{Kube: fake.NewClientset(), Helm: cfg, Namespace: "linkerd-viz", Release: defaults.ReleaseName}, k
 }
 
 func testPlan(t *testing.T, mutate func(*ValuesOptions)) *Plan {
@@ -229,8 +231,8 @@ func TestApplyRollsBackFailedUpgrade(t *testing.T) {
 	if got := strings.Join(statuses(h), ","); got != "superseded,failed,deployed" {
 		t.Fatalf("history after the rollback = %s", got)
 	}
-	if r, _ := lookup(h[2].Config, "server", "retention"); r != DefaultRetention {
-		t.Errorf("the rollback restored retention %v, want revision 1's %s", r, DefaultRetention)
+	if r, _ := lookup(h[2].Config, "server", "retention"); r != defaults.Retention {
+		t.Errorf("the rollback restored retention %v, want revision 1's %s", r, defaults.Retention)
 	}
 }
 

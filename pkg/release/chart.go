@@ -16,14 +16,11 @@ import (
 
 	chart "helm.sh/helm/v4/pkg/chart/v2"
 	"helm.sh/helm/v4/pkg/chart/v2/loader"
+
+	"github.com/meshmon/meshmon/pkg/defaults"
 )
 
-// Where the chart comes from unless the user says otherwise.
 const (
-	DefaultChartRepo    = "https://prometheus-community.github.io/helm-charts"
-	DefaultChartVersion = "29.27.0"
-	// DefaultOCIChart is the same chart in prometheus-community's OCI registry.
-	DefaultOCIChart = "oci://ghcr.io/prometheus-community/charts/prometheus"
 	// VerifiedChartMajor is the chart major version meshmon's values were checked against.
 	VerifiedChartMajor = 29
 )
@@ -34,9 +31,9 @@ type ChartSource struct {
 	// means the chart named "prometheus" in Repo.
 	Chart string
 	// Repo is a classic chart repository URL (https://… serving index.yaml) or an OCI
-	// registry namespace (oci://…); defaults to DefaultChartRepo.
+	// registry namespace (oci://…); defaults to defaults.ChartRepo.
 	Repo string
-	// Version is an exact chart version. Empty means DefaultChartVersion for remote charts
+	// Version is an exact chart version. Empty means defaults.ChartVersion for remote charts
 	// and whatever a local chart is.
 	Version string
 	// CacheDir holds downloaded charts; defaults to DefaultCacheDir().
@@ -96,12 +93,12 @@ func (s ChartSource) Validate() error {
 func (s ChartSource) resolve() (resolved, error) {
 	if s.Version != "" {
 		if !isExactVersion(s.Version) {
-			return resolved{}, fmt.Errorf("chart version %q is not an exact version: give one like %s (meshmon installs exactly what it is told, never a range)", s.Version, DefaultChartVersion)
+			return resolved{}, fmt.Errorf("chart version %q is not an exact version: give one like %s (meshmon installs exactly what it is told, never a range)", s.Version, defaults.ChartVersion)
 		}
 	}
 	version := s.Version
 	if version == "" {
-		version = DefaultChartVersion
+		version = defaults.ChartVersion
 	}
 	switch {
 	case strings.HasPrefix(s.Chart, "oci://"):
@@ -127,7 +124,7 @@ func (s ChartSource) resolve() (resolved, error) {
 	}
 	repo := s.Repo
 	if repo == "" {
-		repo = DefaultChartRepo
+		repo = defaults.ChartRepo
 	}
 	if strings.HasPrefix(repo, "oci://") {
 		ref := strings.TrimSuffix(repo, "/") + "/" + chartName
@@ -138,7 +135,7 @@ func (s ChartSource) resolve() (resolved, error) {
 	}
 	u, err := url.Parse(repo)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return resolved{}, fmt.Errorf("chart repository %q is not an http(s):// or oci:// URL (the default is %s)", repo, DefaultChartRepo)
+		return resolved{}, fmt.Errorf("chart repository %q is not an http(s):// or oci:// URL (the default is %s)", repo, defaults.ChartRepo)
 	}
 	return resolved{kind: chartClassicRepo, repo: strings.TrimSuffix(repo, "/"), version: version}, nil
 }
@@ -162,7 +159,7 @@ func splitOCITag(ref string) (string, string, error) {
 	rest := strings.TrimPrefix(ref, "oci://")
 	host, path, ok := strings.Cut(rest, "/")
 	if !ok || host == "" || path == "" || strings.Contains(path, "@") {
-		return "", "", fmt.Errorf("OCI chart reference %q is invalid: write it like %s (a tag or --chart-version picks the version; digests are not supported)", ref, DefaultOCIChart)
+		return "", "", fmt.Errorf("OCI chart reference %q is invalid: write it like %s (a tag or --chart-version picks the version; digests are not supported)", ref, defaults.OCIChart)
 	}
 	name, tag, hasTag := strings.Cut(path, ":")
 	if hasTag {

@@ -19,6 +19,8 @@ import (
 	"helm.sh/helm/v4/pkg/registry"
 	repo "helm.sh/helm/v4/pkg/repo/v1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/meshmon/meshmon/pkg/defaults"
 )
 
 // packageFixture packages the fixture chart with Helm's packaging API, as `helm package`
@@ -52,21 +54,21 @@ func TestChartSourceResolve(t *testing.T) {
 		version string
 		err     string
 	}{
-		{name: "default", src: ChartSource{}, kind: chartClassicRepo, ref: DefaultChartRepo, version: DefaultChartVersion},
+		{name: "default", src: ChartSource{}, kind: chartClassicRepo, ref: defaults.ChartRepo, version: defaults.ChartVersion},
 		{name: "repo with slash", src: ChartSource{Repo: "https://charts.example/x/", Version: "29.1.0"}, kind: chartClassicRepo, ref: "https://charts.example/x", version: "29.1.0"},
-		{name: "oci default", src: ChartSource{Chart: DefaultOCIChart}, kind: chartOCI, ref: DefaultOCIChart, version: DefaultChartVersion},
-		{name: "oci tag", src: ChartSource{Chart: DefaultOCIChart + ":29.20.0"}, kind: chartOCI, ref: DefaultOCIChart, version: "29.20.0"},
-		{name: "oci tag and same version", src: ChartSource{Chart: DefaultOCIChart + ":29.20.0", Version: "29.20.0"}, kind: chartOCI, ref: DefaultOCIChart, version: "29.20.0"},
+		{name: "oci default", src: ChartSource{Chart: defaults.OCIChart}, kind: chartOCI, ref: defaults.OCIChart, version: defaults.ChartVersion},
+		{name: "oci tag", src: ChartSource{Chart: defaults.OCIChart + ":29.20.0"}, kind: chartOCI, ref: defaults.OCIChart, version: "29.20.0"},
+		{name: "oci tag and same version", src: ChartSource{Chart: defaults.OCIChart + ":29.20.0", Version: "29.20.0"}, kind: chartOCI, ref: defaults.OCIChart, version: "29.20.0"},
 		{name: "oci port", src: ChartSource{Chart: "oci://127.0.0.1:5000/charts/prometheus", Version: "1.2.3"}, kind: chartOCI, ref: "oci://127.0.0.1:5000/charts/prometheus", version: "1.2.3"},
-		{name: "oci repo", src: ChartSource{Repo: "oci://ghcr.io/prometheus-community/charts/"}, kind: chartOCI, ref: DefaultOCIChart, version: DefaultChartVersion},
+		{name: "oci repo", src: ChartSource{Repo: "oci://ghcr.io/prometheus-community/charts/"}, kind: chartOCI, ref: defaults.OCIChart, version: defaults.ChartVersion},
 		{name: "local", src: ChartSource{Chart: "./prometheus"}, kind: chartLocal, ref: "./prometheus"},
-		{name: "oci tag mismatch", src: ChartSource{Chart: DefaultOCIChart + ":29.20.0", Version: "29.27.0"}, err: "give the version once"},
-		{name: "oci digest", src: ChartSource{Chart: DefaultOCIChart + "@sha256:abc"}, err: "digests are not supported"},
+		{name: "oci tag mismatch", src: ChartSource{Chart: defaults.OCIChart + ":29.20.0", Version: "29.27.0"}, err: "give the version once"},
+		{name: "oci digest", src: ChartSource{Chart: defaults.OCIChart + "@sha256:abc"}, err: "digests are not supported"},
 		{name: "oci no path", src: ChartSource{Chart: "oci://ghcr.io"}, err: "is invalid"},
-		{name: "oci bad tag", src: ChartSource{Chart: DefaultOCIChart + ":latest"}, err: "not an exact chart version"},
+		{name: "oci bad tag", src: ChartSource{Chart: defaults.OCIChart + ":latest"}, err: "not an exact chart version"},
 		{name: "range", src: ChartSource{Version: "29.x"}, err: "not an exact version"},
 		{name: "v prefix", src: ChartSource{Version: "v29.27.0"}, err: "not an exact version"},
-		{name: "two origins", src: ChartSource{Chart: "./x", Repo: DefaultChartRepo}, err: "give only one"},
+		{name: "two origins", src: ChartSource{Chart: "./x", Repo: defaults.ChartRepo}, err: "give only one"},
 		{name: "bad repo", src: ChartSource{Repo: "ftp://charts"}, err: "not an http(s):// or oci:// URL"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -210,10 +212,10 @@ func TestLoadChartFromRepositoryAndCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if lc.Cached || lc.Version() != DefaultChartVersion || srv.hits.Load() != 2 {
+	if lc.Cached || lc.Version() != defaults.ChartVersion || srv.hits.Load() != 2 {
 		t.Fatalf("first load: cached %v, version %s, %d requests (want index + package)", lc.Cached, lc.Version(), srv.hits.Load())
 	}
-	cached := cachePath(cache, srv.URL+"/charts", DefaultChartVersion)
+	cached := cachePath(cache, srv.URL+"/charts", defaults.ChartVersion)
 	if data, err := os.ReadFile(cached); err != nil || sha(data) != sha(tgz) {
 		t.Fatalf("the download was not cached at %s: %v", cached, err)
 	}
@@ -243,7 +245,7 @@ func TestLoadChartFromRepositoryErrors(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "corrupt") {
 		t.Errorf("digest mismatch: %v", err)
 	}
-	if _, statErr := os.Stat(cachePath(cache, bad.URL+"/charts", DefaultChartVersion)); statErr == nil {
+	if _, statErr := os.Stat(cachePath(cache, bad.URL+"/charts", defaults.ChartVersion)); statErr == nil {
 		t.Error("a corrupt download was cached")
 	}
 

@@ -9,6 +9,7 @@ import (
 	rcommon "helm.sh/helm/v4/pkg/release/common"
 	rel "helm.sh/helm/v4/pkg/release/v1"
 
+	"github.com/meshmon/meshmon/pkg/defaults"
 	"github.com/meshmon/meshmon/pkg/scrape"
 )
 
@@ -167,7 +168,7 @@ func (t *Target) DeployedValues() (map[string]any, error) {
 // installed and not pending.
 func UpdateValues(ctx context.Context, t *Target, update func(current map[string]any) (map[string]any, bool, error), o ApplyOptions) (*Result, error) {
 	if o.Timeout <= 0 {
-		o.Timeout = DefaultTimeout
+		o.Timeout = defaults.Timeout
 	}
 	h, err := t.history()
 	if err != nil {

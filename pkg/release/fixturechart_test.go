@@ -13,6 +13,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/meshmon/meshmon/pkg/defaults"
 	"github.com/meshmon/meshmon/pkg/fixtures"
 	"github.com/meshmon/meshmon/pkg/scrape"
 )
@@ -39,7 +40,7 @@ func loadFixtureChart(t *testing.T) *LoadedChart {
 // renderDocs renders a chart client-side and decodes every object, keyed "Kind/name".
 func renderDocs(t *testing.T, lc *LoadedChart, values map[string]any) map[string]map[string]any {
 	t.Helper()
-	manifest, err := render(context.Background(), lc, DefaultReleaseName, "linkerd-viz", "v1.37.1", values)
+	manifest, err := render(context.Background(), lc, defaults.ReleaseName, "linkerd-viz", "v1.37.1", values)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,7 +268,7 @@ func TestFixtureChartStatefulSetMode(t *testing.T) {
 	if keep, _ := lookup(tmpl, "metadata", "annotations", KeepAnnotation); keep != keepValue {
 		t.Errorf("claim template lacks the keep annotation: %v", keep)
 	}
-	if size, _ := lookup(tmpl, "spec", "resources", "requests", "storage"); size != DefaultStorageSize {
+	if size, _ := lookup(tmpl, "spec", "resources", "requests", "storage"); size != defaults.StorageSize {
 		t.Errorf("claim size = %v", size)
 	}
 }

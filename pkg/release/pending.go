@@ -9,6 +9,8 @@ import (
 	"helm.sh/helm/v4/pkg/kube"
 	rcommon "helm.sh/helm/v4/pkg/release/common"
 	rel "helm.sh/helm/v4/pkg/release/v1"
+
+	"github.com/meshmon/meshmon/pkg/defaults"
 )
 
 // PendingError is a release stuck in pending-install, pending-upgrade or
@@ -112,7 +114,7 @@ func (r *RepairResult) String() string {
 // the last deployed revision. It returns nil when nothing is pending.
 func Repair(ctx context.Context, t *Target, timeout time.Duration) (*RepairResult, error) {
 	if timeout <= 0 {
-		timeout = DefaultTimeout
+		timeout = defaults.Timeout
 	}
 	found, err := Pending(t)
 	if err != nil || found == nil {

@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/discovery"
 
+	"github.com/meshmon/meshmon/pkg/defaults"
 	"github.com/meshmon/meshmon/pkg/scrape"
 )
 
@@ -116,7 +117,7 @@ func Preflight(ctx context.Context, t *Target, o PreflightOptions) []PreflightRe
 
 func checkLinkerd(ctx context.Context, t *Target, ns string) PreflightResult {
 	if ns == "" {
-		ns = scrape.DefaultLinkerdNamespace
+		ns = defaults.LinkerdNamespace
 	}
 	r := PreflightResult{Description: "Linkerd control plane is installed in namespace " + ns}
 	cm, err := t.Kube.CoreV1().ConfigMaps(ns).Get(ctx, scrape.LinkerdConfigName, metav1.GetOptions{})

@@ -9,6 +9,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/meshmon/meshmon/pkg/defaults"
 )
 
 func serverObjects(release, ns string, port int32) (*corev1.Service, *appsv1.Deployment) {
@@ -77,7 +79,7 @@ func TestFindServerMissing(t *testing.T) {
 func TestPlannedServer(t *testing.T) {
 	for _, sts := range []bool{false, true} {
 		p := testPlan(t, func(o *ValuesOptions) { o.StatefulSet = sts })
-		s, err := PlannedServer(p.Manifest, "linkerd-viz", DefaultReleaseName, "example.org")
+		s, err := PlannedServer(p.Manifest, "linkerd-viz", defaults.ReleaseName, "example.org")
 		if err != nil {
 			t.Fatal(err)
 		}

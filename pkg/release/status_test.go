@@ -16,6 +16,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/meshmon/meshmon/pkg/defaults"
 )
 
 func serverLabels(release string) map[string]string {
@@ -30,7 +32,7 @@ func serverLabels(release string) map[string]string {
 func claim(name string, helmOwned bool, phase corev1.PersistentVolumeClaimPhase, volume string) *corev1.PersistentVolumeClaim {
 	class := "standard"
 	pvc := &corev1.PersistentVolumeClaim{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "linkerd-viz", UID: types.UID("uid-" + name), Labels: serverLabels(DefaultReleaseName)},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "linkerd-viz", UID: types.UID("uid-" + name), Labels: serverLabels(defaults.ReleaseName)},
 		Spec: corev1.PersistentVolumeClaimSpec{
 			AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
 			StorageClassName: &class,
@@ -40,7 +42,7 @@ func claim(name string, helmOwned bool, phase corev1.PersistentVolumeClaimPhase,
 		Status: corev1.PersistentVolumeClaimStatus{Phase: phase},
 	}
 	if helmOwned {
-		pvc.Annotations = map[string]string{KeepAnnotation: keepValue, "meta.helm.sh/release-name": DefaultReleaseName}
+		pvc.Annotations = map[string]string{KeepAnnotation: keepValue, "meta.helm.sh/release-name": defaults.ReleaseName}
 	}
 	if phase == corev1.ClaimBound {
 		pvc.Status.Capacity = corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("50Gi")}
@@ -56,7 +58,7 @@ func volume(name string) *corev1.PersistentVolume {
 }
 
 func statefulServer(ready int32) []runtime.Object {
-	l := serverLabels(DefaultReleaseName)
+	l := serverLabels(defaults.ReleaseName)
 	one := int32(1)
 	return []runtime.Object{
 		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "prometheus-server-headless", Namespace: "linkerd-viz", Labels: l},
@@ -192,34 +194,34 @@ func TestUninstallDeleteDataStatefulSet(t *testing.T) {
 
 func TestDescribeWaiting(t *testing.T) {
 	ctx := context.Background()
-	if got := describeWaiting(ctx, fake.NewClientset(), "linkerd-viz", DefaultReleaseName); got != "waiting for the server's objects to appear" {
+	if got := describeWaiting(ctx, fake.NewClientset(), "linkerd-viz", defaults.ReleaseName); got != "waiting for the server's objects to appear" {
 		t.Errorf("nothing created yet: %q", got)
 	}
-	l := serverLabels(DefaultReleaseName)
+	l := serverLabels(defaults.ReleaseName)
 	one := int32(1)
 	dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "prometheus-server", Namespace: "linkerd-viz", Labels: l, Generation: 1},
 		Spec:   appsv1.DeploymentSpec{Replicas: &one},
 		Status: appsv1.DeploymentStatus{ObservedGeneration: 1}}
 	pending := claim("prometheus-server", true, corev1.ClaimPending, "")
-	got := describeWaiting(ctx, fake.NewClientset(dep, pending), "linkerd-viz", DefaultReleaseName)
+	got := describeWaiting(ctx, fake.NewClientset(dep, pending), "linkerd-viz", defaults.ReleaseName)
 	want := "waiting for PVC prometheus-server to bind (Pending, storage class standard); waiting for Deployment prometheus-server: 0/1 ready"
 	if got != want {
 		t.Errorf("got  %q\nwant %q", got, want)
 	}
 	dep.Status = appsv1.DeploymentStatus{ObservedGeneration: 1, Replicas: 1, UpdatedReplicas: 1, ReadyReplicas: 1}
 	bound := claim("prometheus-server", true, corev1.ClaimBound, "pv")
-	if got := describeWaiting(ctx, fake.NewClientset(dep, bound), "linkerd-viz", DefaultReleaseName); !strings.HasPrefix(got, "server ready") {
+	if got := describeWaiting(ctx, fake.NewClientset(dep, bound), "linkerd-viz", defaults.ReleaseName); !strings.HasPrefix(got, "server ready") {
 		t.Errorf("everything ready: %q", got)
 	}
 	dep.Generation = 2
-	if got := describeWaiting(ctx, fake.NewClientset(dep, bound), "linkerd-viz", DefaultReleaseName); got != "waiting for Deployment prometheus-server to pick up the change" {
+	if got := describeWaiting(ctx, fake.NewClientset(dep, bound), "linkerd-viz", defaults.ReleaseName); got != "waiting for Deployment prometheus-server to pick up the change" {
 		t.Errorf("new generation: %q", got)
 	}
 	dep.Status = appsv1.DeploymentStatus{ObservedGeneration: 2, Replicas: 1, UpdatedReplicas: 0, ReadyReplicas: 1}
-	if got := describeWaiting(ctx, fake.NewClientset(dep, bound), "linkerd-viz", DefaultReleaseName); got != "waiting for Deployment prometheus-server to roll out the change: 0/1 pods updated" {
+	if got := describeWaiting(ctx, fake.NewClientset(dep, bound), "linkerd-viz", defaults.ReleaseName); got != "waiting for Deployment prometheus-server to roll out the change: 0/1 pods updated" {
 		t.Errorf("rolling out: %q", got)
 	}
-	if got := describeWaiting(ctx, fake.NewClientset(statefulServer(0)...), "linkerd-viz", DefaultReleaseName); got != "waiting for StatefulSet prometheus-server: 0/1 ready" {
+	if got := describeWaiting(ctx, fake.NewClientset(statefulServer(0)...), "linkerd-viz", defaults.ReleaseName); got != "waiting for StatefulSet prometheus-server: 0/1 ready" {
 		t.Errorf("StatefulSet: %q", got)
 	}
 }

@@ -12,13 +12,15 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/meshmon/meshmon/pkg/defaults"
 )
 
 // UninstallOptions tune Uninstall.
 type UninstallOptions struct {
 	// DeleteData deletes the data volume claims too; by default they are kept.
 	DeleteData bool
-	// Timeout bounds the whole operation; DefaultTimeout when zero.
+	// Timeout bounds the whole operation; defaults.Timeout when zero.
 	Timeout time.Duration
 	// OnStatus receives what the uninstall waits for.
 	OnStatus func(string)
@@ -42,7 +44,7 @@ type UninstallResult struct {
 // release nor volumes it returns ErrNotInstalled.
 func Uninstall(ctx context.Context, t *Target, o UninstallOptions) (*UninstallResult, error) {
 	if o.Timeout <= 0 {
-		o.Timeout = DefaultTimeout
+		o.Timeout = defaults.Timeout
 	}
 	deadline := time.Now().Add(o.Timeout)
 	res := &UninstallResult{}

@@ -17,17 +17,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
 
+	"github.com/meshmon/meshmon/pkg/defaults"
 	"github.com/meshmon/meshmon/pkg/scrape"
-)
-
-// Defaults for ValuesOptions fields left empty.
-const (
-	DefaultReleaseName        = "prometheus"
-	DefaultStorageSize        = "20Gi"
-	DefaultRetention          = "15d"
-	DefaultScrapeInterval     = "10s"
-	DefaultScrapeTimeout      = "10s"
-	DefaultEvaluationInterval = "10s"
 )
 
 // Facts of the chart and of Linkerd that the values pin down.
@@ -59,11 +50,11 @@ func subcharts() []string {
 // ValuesOptions describe the Prometheus meshmon installs. Empty fields take the defaults
 // documented on each field.
 type ValuesOptions struct {
-	// ReleaseName defaults to DefaultReleaseName.
+	// ReleaseName defaults to defaults.ReleaseName.
 	ReleaseName string
 	// Namespace defaults to Scrape.VizNamespace.
 	Namespace string
-	// StorageSize is a Kubernetes quantity; defaults to DefaultStorageSize.
+	// StorageSize is a Kubernetes quantity; defaults to defaults.StorageSize.
 	StorageSize string
 	// StorageClass: "" uses the cluster's default class, "-" requests storageClassName "".
 	StorageClass string
@@ -71,16 +62,16 @@ type ValuesOptions struct {
 	ExistingClaim string
 	// StatefulSet runs the server as a StatefulSet with a volumeClaimTemplate.
 	StatefulSet bool
-	// Retention is a Prometheus duration; defaults to DefaultRetention.
+	// Retention is a Prometheus duration; defaults to defaults.Retention.
 	Retention string
 	// RetentionSize uses Prometheus' units (B, KB, MB, GB, TB, PB, EB, powers of 1024);
 	// defaults to 90% of StorageSize; "0" turns size-based retention off.
 	RetentionSize string
-	// ScrapeInterval defaults to DefaultScrapeInterval.
+	// ScrapeInterval defaults to defaults.ScrapeInterval.
 	ScrapeInterval string
-	// ScrapeTimeout defaults to DefaultScrapeTimeout, or to ScrapeInterval if that is shorter.
+	// ScrapeTimeout defaults to defaults.ScrapeTimeout, or to ScrapeInterval if that is shorter.
 	ScrapeTimeout string
-	// EvaluationInterval defaults to DefaultEvaluationInterval.
+	// EvaluationInterval defaults to defaults.EvaluationInterval.
 	EvaluationInterval string
 	// ClusterName becomes the external label "cluster"; omitted when empty.
 	ClusterName string
@@ -148,16 +139,16 @@ func (o ValuesOptions) Resolve() (ValuesOptions, []Warning, error) {
 	if err := o.Scrape.Validate(); err != nil {
 		errs = append(errs, err)
 	}
-	o.ReleaseName = orDefault(o.ReleaseName, DefaultReleaseName)
-	if msgs := validation.IsDNS1123Label(o.ReleaseName); len(msgs) > 0 || len(o.ReleaseName) > 53 {
-		fail("release name %q is invalid: Helm needs a lower-case DNS label of at most 53 characters", o.ReleaseName)
+	o.ReleaseName = orDefault(o.ReleaseName, defaults.ReleaseName)
+	if err := ValidateName(o.ReleaseName); err != nil {
+		fail("%s", err)
 	}
 	o.Namespace = orDefault(o.Namespace, o.Scrape.VizNamespace)
 	if msgs := validation.IsDNS1123Label(o.Namespace); len(msgs) > 0 {
 		fail("namespace %q is invalid: %s", o.Namespace, strings.Join(msgs, "; "))
 	}
 
-	o.StorageSize = orDefault(o.StorageSize, DefaultStorageSize)
+	o.StorageSize = orDefault(o.StorageSize, defaults.StorageSize)
 	size, err := resource.ParseQuantity(o.StorageSize)
 	switch {
 	case err != nil:
@@ -181,18 +172,18 @@ func (o ValuesOptions) Resolve() (ValuesOptions, []Warning, error) {
 		}
 	}
 
-	o.Retention = orDefault(o.Retention, DefaultRetention)
+	o.Retention = orDefault(o.Retention, defaults.Retention)
 	if _, err := positiveDuration("retention", o.Retention); err != nil {
 		errs = append(errs, err)
 	}
-	o.ScrapeInterval = orDefault(o.ScrapeInterval, DefaultScrapeInterval)
+	o.ScrapeInterval = orDefault(o.ScrapeInterval, defaults.ScrapeInterval)
 	interval, err := positiveDuration("scrape interval", o.ScrapeInterval)
 	if err != nil {
 		errs = append(errs, err)
 	}
 	if o.ScrapeTimeout == "" {
-		o.ScrapeTimeout = DefaultScrapeTimeout
-		if d, _ := model.ParseDuration(DefaultScrapeTimeout); interval > 0 && interval < d {
+		o.ScrapeTimeout = defaults.ScrapeTimeout
+		if d, _ := model.ParseDuration(defaults.ScrapeTimeout); interval > 0 && interval < d {
 			o.ScrapeTimeout = o.ScrapeInterval
 		}
 	}
@@ -203,7 +194,7 @@ func (o ValuesOptions) Resolve() (ValuesOptions, []Warning, error) {
 	if interval > 0 && timeout > interval {
 		fail("scrape timeout %s is longer than the scrape interval %s: Prometheus refuses such a config; shorten the timeout or lengthen the interval", o.ScrapeTimeout, o.ScrapeInterval)
 	}
-	o.EvaluationInterval = orDefault(o.EvaluationInterval, DefaultEvaluationInterval)
+	o.EvaluationInterval = orDefault(o.EvaluationInterval, defaults.EvaluationInterval)
 	if _, err := positiveDuration("evaluation interval", o.EvaluationInterval); err != nil {
 		errs = append(errs, err)
 	}

@@ -24,6 +24,7 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 
+	"github.com/meshmon/meshmon/pkg/defaults"
 	"github.com/meshmon/meshmon/pkg/scrape"
 
 	"github.com/meshmon/meshmon/pkg/fixtures"
@@ -112,7 +113,7 @@ func fixtureChart(t *testing.T) *chart.Chart {
 func effectiveValues(t *testing.T, values map[string]any) map[string]any {
 	t.Helper()
 	rv, err := chartutil.ToRenderValuesWithSchemaValidation(fixtureChart(t), values,
-		common.ReleaseOptions{Name: DefaultReleaseName, Namespace: "linkerd-viz", IsInstall: true}, nil, false)
+		common.ReleaseOptions{Name: defaults.ReleaseName, Namespace: "linkerd-viz", IsInstall: true}, nil, false)
 	if err != nil {
 		t.Fatalf("Helm rejects the values: %v", err)
 	}
@@ -292,8 +293,8 @@ func TestValuesNamespaceDefaultsToViz(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Namespace != "mesh-viz" || r.ReleaseName != DefaultReleaseName {
-		t.Errorf("resolved release %s/%s, want %s/mesh-viz", r.Namespace, r.ReleaseName, DefaultReleaseName)
+	if r.Namespace != "mesh-viz" || r.ReleaseName != defaults.ReleaseName {
+		t.Errorf("resolved release %s/%s, want %s/mesh-viz", r.Namespace, r.ReleaseName, defaults.ReleaseName)
 	}
 }
 
@@ -311,8 +312,8 @@ func TestServerFullname(t *testing.T) {
 			deployName, _ = md["name"].(string)
 		}
 	}
-	if got := ServerFullname(DefaultReleaseName); got != saName || got != deployName {
-		t.Errorf("ServerFullname(%q) = %q; chart rendered ServiceAccount %q, Deployment %q", DefaultReleaseName, got, saName, deployName)
+	if got := ServerFullname(defaults.ReleaseName); got != saName || got != deployName {
+		t.Errorf("ServerFullname(%q) = %q; chart rendered ServiceAccount %q, Deployment %q", defaults.ReleaseName, got, saName, deployName)
 	}
 	tests := map[string]string{
 		"metrics":       "metrics-prometheus-server",
@@ -403,7 +404,7 @@ func TestRetentionSizeDefault(t *testing.T) {
 		t.Fatal(err)
 	}
 	if r.RetentionSize != "18GB" {
-		t.Errorf("default retention size = %s, want 18GB (90%% of %s)", r.RetentionSize, DefaultStorageSize)
+		t.Errorf("default retention size = %s, want 18GB (90%% of %s)", r.RetentionSize, defaults.StorageSize)
 	}
 }
 
@@ -799,7 +800,7 @@ func TestReferenceValues(t *testing.T) {
 	refServer := ref["server"].(map[string]any)
 	refGlobal := refServer["global"].(map[string]any)
 	o := ValuesOptions{
-		ReleaseName:        DefaultReleaseName,
+		ReleaseName:        defaults.ReleaseName,
 		Namespace:          "linkerd-viz",
 		StorageSize:        refServer["persistentVolume"].(map[string]any)["size"].(string),
 		ScrapeInterval:     refGlobal["scrape_interval"].(string),

@@ -8,17 +8,19 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/meshmon/meshmon/pkg/defaults"
 )
 
 // VizExtensionSelector selects the namespace linkerd-viz installs itself into.
 const VizExtensionSelector = "linkerd.io/extension=viz"
 
 // Discover reads the scrape parameters from the cluster. An empty linkerdNS means
-// DefaultLinkerdNamespace (as in Linkerd's CLI); an empty vizNS means the one namespace
+// defaults.LinkerdNamespace (as in Linkerd's CLI); an empty vizNS means the one namespace
 // labelled linkerd.io/extension=viz.
 func Discover(ctx context.Context, client kubernetes.Interface, linkerdNS, vizNS string) (Params, error) {
 	if linkerdNS == "" {
-		linkerdNS = DefaultLinkerdNamespace
+		linkerdNS = defaults.LinkerdNamespace
 	}
 	cm, err := client.CoreV1().ConfigMaps(linkerdNS).Get(ctx, LinkerdConfigName, metav1.GetOptions{})
 	switch {

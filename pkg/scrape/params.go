@@ -9,18 +9,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
-)
 
-// Fallbacks used only where the caller has nothing better: DefaultLinkerdNamespace is what
-// Linkerd's own CLI assumes for -L/--linkerd-namespace; the others are what a stock
-// `linkerd install` / `linkerd viz install` writes. Real values come from FromLinkerdConfig
-// and Discover.
-const (
-	DefaultLinkerdNamespace   = "linkerd"
-	DefaultVizNamespace       = "linkerd-viz"
-	DefaultClusterDomain      = "cluster.local"
-	DefaultTrustDomain        = "cluster.local"
-	DefaultProxyContainerName = "linkerd-proxy"
+	"github.com/meshmon/meshmon/pkg/defaults"
 )
 
 // LinkerdConfigName is the control plane's ConfigMap holding its Helm values.
@@ -49,11 +39,11 @@ type Params struct {
 // asked (tests, offline rendering); the jobs must otherwise follow the cluster.
 func Defaults() Params {
 	return Params{
-		LinkerdNamespace:   DefaultLinkerdNamespace,
-		VizNamespace:       DefaultVizNamespace,
-		ClusterDomain:      DefaultClusterDomain,
-		TrustDomain:        DefaultTrustDomain,
-		ProxyContainerName: DefaultProxyContainerName,
+		LinkerdNamespace:   defaults.LinkerdNamespace,
+		VizNamespace:       defaults.VizNamespace,
+		ClusterDomain:      defaults.ClusterDomain,
+		TrustDomain:        defaults.TrustDomain,
+		ProxyContainerName: defaults.ProxyContainerName,
 	}
 }
 

@@ -17,14 +17,11 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
+
+	"github.com/meshmon/meshmon/pkg/defaults"
 )
 
-// Defaults for Options.
-const (
-	DefaultLinkerdNamespace = "linkerd"
-	DefaultHelmTimeout      = 5 * time.Minute
-	heartbeatContainer      = "heartbeat"
-)
+const heartbeatContainer = "heartbeat"
 
 // Options say what Configure points linkerd-viz at.
 type Options struct {
@@ -38,16 +35,16 @@ type Options struct {
 	KeepBundled bool
 	// Heartbeat also points the control plane's heartbeat CronJob at PrometheusURL.
 	Heartbeat bool
-	// HelmTimeout bounds a Helm upgrade (default DefaultHelmTimeout).
+	// HelmTimeout bounds a Helm upgrade (default defaults.Timeout).
 	HelmTimeout time.Duration
 }
 
 func (o Options) withDefaults() Options {
 	if o.LinkerdNamespace == "" {
-		o.LinkerdNamespace = DefaultLinkerdNamespace
+		o.LinkerdNamespace = defaults.LinkerdNamespace
 	}
 	if o.HelmTimeout == 0 {
-		o.HelmTimeout = DefaultHelmTimeout
+		o.HelmTimeout = defaults.Timeout
 	}
 	return o
 }

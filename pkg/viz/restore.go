@@ -10,13 +10,15 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/meshmon/meshmon/pkg/defaults"
 )
 
 // RestoreOptions say which linkerd-viz to restore.
 type RestoreOptions struct {
 	// Namespace is where linkerd-viz runs.
 	Namespace string
-	// HelmTimeout bounds a Helm upgrade (default DefaultHelmTimeout).
+	// HelmTimeout bounds a Helm upgrade (default defaults.Timeout).
 	HelmTimeout time.Duration
 }
 
@@ -44,7 +46,7 @@ func Restore(ctx context.Context, c Clients, opts RestoreOptions) (Changes, erro
 
 func restoreSteps(ctx context.Context, c Clients, opts RestoreOptions) ([]step, error) {
 	if opts.HelmTimeout == 0 {
-		opts.HelmTimeout = DefaultHelmTimeout
+		opts.HelmTimeout = defaults.Timeout
 	}
 	ns, err := c.Kube.CoreV1().Namespaces().Get(ctx, opts.Namespace, metav1.GetOptions{})
 	switch {

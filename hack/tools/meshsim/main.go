@@ -37,6 +37,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/meshmon/meshmon/e2e/sim"
+	"github.com/meshmon/meshmon/pkg/defaults"
 	"github.com/meshmon/meshmon/pkg/policy"
 	"github.com/meshmon/meshmon/pkg/prom"
 	"github.com/meshmon/meshmon/pkg/release"
@@ -74,8 +75,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.state, "state", "", "directory for the token, Prometheus' log and data, and the ready file (required)")
 	fs.StringVar(&o.namespace, "namespace", "linkerd-viz", "namespace of the Prometheus release")
 	fs.StringVar(&o.vizNamespace, "viz-namespace", "linkerd-viz", "namespace of linkerd-viz")
-	fs.StringVar(&o.releaseName, "release-name", release.DefaultReleaseName, "name of the Prometheus release")
-	fs.StringVar(&o.linkerdNamespace, "linkerd-namespace", scrape.DefaultLinkerdNamespace, "namespace of the Linkerd control plane")
+	fs.StringVar(&o.releaseName, "release-name", defaults.ReleaseName, "name of the Prometheus release")
+	fs.StringVar(&o.linkerdNamespace, "linkerd-namespace", defaults.LinkerdNamespace, "namespace of the Linkerd control plane")
 	fs.StringVar(&o.promBin, "prometheus-bin", "", "Prometheus v3 server with Kubernetes discovery (default: $"+"MESHMON_PROMETHEUS_BIN, then PATH)")
 	fs.StringVar(&o.dataDir, "data-dir", "", "Prometheus' TSDB directory (default STATE/data)")
 	fs.DurationVar(&o.readyTimeout, "ready-timeout", 3*time.Minute, "how long to wait for the first scrapes")

@@ -1,5 +1,5 @@
-// Package check runs health checks with output compatible with `linkerd check`.
-package check
+// Package healthcheck runs health checks with output compatible with `linkerd check`.
+package healthcheck
 
 import (
 	"context"

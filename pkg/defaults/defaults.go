@@ -1,0 +1,44 @@
+// Package defaults is the one home of every default meshmon applies when a
+// flag or a field is left empty: where Linkerd lives, what the release is
+// called, which chart it installs and how long meshmon waits.
+package defaults
+
+import "time"
+
+// Where Linkerd lives. LinkerdNamespace is what Linkerd's own CLI assumes for
+// -L/--linkerd-namespace; the others are what a stock `linkerd install` and
+// `linkerd viz install` write. Real values are read from linkerd-config; these
+// serve only where the cluster says nothing.
+const (
+	LinkerdNamespace   = "linkerd"
+	VizNamespace       = "linkerd-viz"
+	ClusterDomain      = "cluster.local"
+	TrustDomain        = "cluster.local"
+	ProxyContainerName = "linkerd-proxy"
+)
+
+// The Prometheus release meshmon installs.
+const (
+	// ReleaseName is the Helm release's name; its namespace defaults to VizNamespace.
+	ReleaseName = "prometheus"
+	// ChartRepo is the prometheus-community classic Helm repository.
+	ChartRepo = "https://prometheus-community.github.io/helm-charts"
+	// ChartVersion is the chart version meshmon is tested with and installs unless told.
+	ChartVersion = "29.27.0"
+	// OCIChart is the same chart in prometheus-community's OCI registry.
+	OCIChart = "oci://ghcr.io/prometheus-community/charts/prometheus"
+
+	StorageSize        = "20Gi"
+	Retention          = "15d"
+	ScrapeInterval     = "10s"
+	ScrapeTimeout      = "10s"
+	EvaluationInterval = "10s"
+)
+
+// How long meshmon waits.
+const (
+	// Timeout bounds a Helm install, upgrade or uninstall (release or viz) and its wait.
+	Timeout = 5 * time.Minute
+	// CheckWait is how long install's final checks may wait for Prometheus to scrape.
+	CheckWait = 2 * time.Minute
+)
