@@ -24,9 +24,21 @@ unit:
 e2e: deps provision
 	$(GO) test -tags e2e -count=1 -timeout $(E2E_TIMEOUT) ./e2e/...
 
+## docs: regenerate the command reference in docs/commands from the cobra tree
+docs:
+	$(GO) run ./hack/tools/gendocs -out docs/commands
+
+## docs-check: fail when docs/commands differs from what `make docs` writes
+docs-check:
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	  $(GO) run ./hack/tools/gendocs -out "$$tmp" || exit 1; \
+	  diff -ru docs/commands "$$tmp" || { echo "docs/commands is stale: run 'make docs'"; exit 1; }
+
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
+.PHONY: docs docs-check
+lint: docs-check
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
