@@ -255,7 +255,7 @@ func TestCheck(t *testing.T) {
 			for _, ch := range c.Checks {
 				if ch.Error != "" && ch.Result == "error" {
 					failed++
-					if !strings.HasPrefix(ch.Hint, "https://github.com/meshmon/meshmon#mm-") {
+					if !strings.HasPrefix(ch.Hint, "https://github.com/meshmon/meshmon/blob/main/docs/checks.md#mm-") {
 						t.Errorf("%s: hint %q", ch.Description, ch.Hint)
 					}
 				}

@@ -11,7 +11,7 @@ import (
 )
 
 // HintBaseURL prefixes every check's hint anchor.
-const HintBaseURL = "https://github.com/meshmon/meshmon#"
+const HintBaseURL = "https://github.com/meshmon/meshmon/blob/main/docs/checks.md#"
 
 // CategoryPrefix starts every category name, so that meshmon's categories
 // stand out in `linkerd check`.

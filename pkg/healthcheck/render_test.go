@@ -17,7 +17,7 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
-const testHintBase = "https://github.com/meshmon/meshmon#"
+const testHintBase = "https://github.com/meshmon/meshmon/blob/main/docs/checks.md#"
 
 func pass(context.Context) error { return nil }
 
