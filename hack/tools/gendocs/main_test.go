@@ -7,15 +7,20 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/meshmon/meshmon/pkg/cli"
 )
 
-// generateIn runs the generator with HOME (and a working directory) of its
-// own, as if on another machine, and returns every page by file name.
+// generateIn runs the generator with a HOME of its own, as if on another
+// machine, and returns every page by file name.
 func generateIn(t *testing.T, home string) map[string]string {
 	t.Helper()
 	t.Setenv("HOME", home)
-	t.Setenv("KUBECACHEDIR", "")
-	os.Unsetenv("KUBECACHEDIR")
+	// cli-runtime prefers this over $HOME for the --cache-dir default.
+	t.Setenv("KUBECACHEDIR", filepath.Join(home, "kube-cache"))
 	out := filepath.Join(t.TempDir(), "commands")
 	if err := generate(out); err != nil {
 		t.Fatal(err)
@@ -58,8 +63,8 @@ func TestPagesCarryNoMachinePath(t *testing.T) {
 		}
 		if strings.Contains(text, `--cache-dir string`) {
 			sawCacheDir = true
-			if !strings.Contains(text, `(default "`+cacheDirDefault+`")`) {
-				t.Errorf("%s: --cache-dir default is not written as %s", name, cacheDirDefault)
+			if !strings.Contains(text, `(default "$HOME/.kube/cache")`) {
+				t.Errorf("%s: --cache-dir default is not written as $HOME/.kube/cache", name)
 			}
 		}
 	}
@@ -97,4 +102,41 @@ func TestLinksResolve(t *testing.T) {
 			}
 		}
 	}
+}
+
+// The index says the pages hold for `linkerd meshmon` too, apart from the
+// two flags linkerd passes to extensions; this keeps that true.
+func TestLinkerdHostTakesTheSameCommands(t *testing.T) {
+	kubectl := commandFlags(cli.CommandTree(cli.KubectlHost), cli.KubectlHost.Display)
+	linkerd := commandFlags(cli.CommandTree(cli.LinkerdHost), cli.LinkerdHost.Display)
+	for path, flags := range linkerd {
+		flags = slices.DeleteFunc(flags, func(f string) bool { return f == "api-addr" || f == "verbose" })
+		if want, ok := kubectl[path]; !ok {
+			t.Errorf("linkerd meshmon %s has no kubectl page", path)
+		} else if !slices.Equal(flags, want) {
+			t.Errorf("meshmon %s: flags differ between the hosts:\nlinkerd %v\nkubectl %v", path, flags, want)
+		}
+	}
+	for path := range kubectl {
+		if _, ok := linkerd[path]; !ok {
+			t.Errorf("kubectl meshmon %s is missing under linkerd meshmon", path)
+		}
+	}
+}
+
+// commandFlags maps every documented command, by its path below the host,
+// to the names of the flags it takes.
+func commandFlags(root *cobra.Command, display string) map[string][]string {
+	out := map[string][]string{}
+	visit(root, func(c *cobra.Command) {
+		if c != root && (!c.IsAvailableCommand() || c.IsAdditionalHelpTopicCommand()) {
+			return
+		}
+		var names []string
+		c.Flags().VisitAll(func(f *pflag.Flag) { names = append(names, f.Name) })
+		c.InheritedFlags().VisitAll(func(f *pflag.Flag) { names = append(names, f.Name) })
+		slices.Sort(names)
+		out[strings.TrimSpace(strings.TrimPrefix(c.CommandPath(), display))] = names
+	})
+	return out
 }
