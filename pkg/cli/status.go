@@ -9,10 +9,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/meshmon/meshmon/pkg/release"
-	"github.com/meshmon/meshmon/pkg/scrape"
 )
 
 type statusOptions struct {
@@ -58,32 +56,11 @@ func (o *statusOptions) Validate() error {
 
 // Run reads the release and prints it.
 func (o *statusOptions) Run(ctx context.Context) error {
-	clients, err := o.inv.kubeClients()
-	if err != nil {
-		return err
+	env := o.inv.env(o.output.machineReadable())
+	s, warning, err := env.Status(ctx, o.releaseName)
+	if warning != "" {
+		fmt.Fprintf(env.UI.Err, "%s %s\n", env.UI.ErrStyle().Yellow("‼ warning:"), warning)
 	}
-	t, err := release.NewTarget(clients.Flags, clients.Kube, o.inv.namespace(), o.releaseName, o.inv.helmLog())
-	if err != nil {
-		return err
-	}
-	u := o.inv.ui(o.output.machineReadable())
-	domain := ""
-	cm, err := clients.Kube.CoreV1().ConfigMaps(o.inv.linkerdNamespace).Get(ctx, scrape.LinkerdConfigName, metav1.GetOptions{})
-	if err == nil {
-		if cm.Namespace == "" {
-			cm.Namespace = o.inv.linkerdNamespace
-		}
-		var params scrape.Params
-		if params, err = scrape.FromLinkerdConfig(cm); err == nil {
-			domain = params.ClusterDomain
-		}
-	}
-	if err != nil {
-		// The URL needs Linkerd's cluster domain; everything else does not.
-		fmt.Fprintf(u.Err, "%s the URL is left out: reading the cluster domain from %s/%s: %v\n",
-			u.ErrStyle().Yellow("‼ warning:"), o.inv.linkerdNamespace, scrape.LinkerdConfigName, err)
-	}
-	s, err := release.GetStatus(ctx, t, domain)
 	if err != nil {
 		return err
 	}

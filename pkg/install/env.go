@@ -35,6 +35,9 @@ type Env struct {
 	Host string
 	// HelmLog receives Helm's own log lines; nil discards them.
 	HelmLog io.Writer
+	// NewTarget connects Helm to release name in namespace; nil means through the
+	// clients' kubeconfig. Tests put Helm's memory storage here.
+	NewTarget func(c *kube.Clients, namespace, name string) (*release.Target, error)
 	// Namespace holds meshmon's release; LinkerdNamespace and VizNamespace are where
 	// Linkerd and linkerd-viz run.
 	Namespace        string
@@ -54,6 +57,13 @@ func (e *Env) Target(name string) (*release.Target, error) {
 	c, err := e.Clients()
 	if err != nil {
 		return nil, err
+	}
+	return e.target(c, name)
+}
+
+func (e *Env) target(c *kube.Clients, name string) (*release.Target, error) {
+	if e.NewTarget != nil {
+		return e.NewTarget(c, e.Namespace, name)
 	}
 	return release.NewTarget(c.Flags, c.Kube, e.Namespace, name, e.HelmLog)
 }

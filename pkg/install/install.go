@@ -77,8 +77,6 @@ type installation struct {
 	// params are the Linkerd facts read from the cluster.
 	params scrape.Params
 	plan   *release.Plan
-	// result is the release step's outcome (nil in a dry run).
-	result *release.Result
 	// server is the installed Prometheus (in a dry run: the one the chart would create).
 	server *release.Server
 }
@@ -138,7 +136,7 @@ func (in *installation) preflight(ctx context.Context) error {
 		return err
 	}
 	in.clients = clients
-	in.target, err = release.NewTarget(clients.Flags, clients.Kube, e.Namespace, o.Values.ReleaseName, e.HelmLog)
+	in.target, err = e.target(clients, o.Values.ReleaseName)
 	if err != nil {
 		p.Fail("cannot set up Helm")
 		return err
@@ -241,7 +239,6 @@ func (in *installation) release(ctx context.Context) error {
 		p.Fail("release " + t.Release + " not applied")
 		return err
 	}
-	in.result = res
 	chartDesc := fmt.Sprintf("chart %s %s", lc.Name(), lc.Version())
 	switch res.Action {
 	case release.ActionNone:

@@ -65,7 +65,7 @@ func (e *Env) PreflightCategory(ctx context.Context, name, storageClass string) 
 	c, err := e.Clients()
 	if err == nil {
 		var t *release.Target
-		if t, err = release.NewTarget(c.Flags, c.Kube, e.Namespace, name, e.HelmLog); err == nil {
+		if t, err = e.target(c, name); err == nil {
 			steps := meshSteps{viz: true, policy: true}
 			return preflightCategory(release.Preflight(ctx, t, release.PreflightOptions{
 				LinkerdNamespace: e.LinkerdNamespace,

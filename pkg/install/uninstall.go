@@ -36,7 +36,6 @@ type uninstallation struct {
 	progress ui.Progress
 	clients  *kube.Clients
 	target   *release.Target
-	result   *release.UninstallResult
 }
 
 // Uninstall runs the uninstall pipeline. Restoring linkerd-viz and deleting the policies
@@ -64,7 +63,7 @@ func (un *uninstallation) connect(context.Context) error {
 		return err
 	}
 	un.clients = clients
-	un.target, err = release.NewTarget(clients.Flags, clients.Kube, un.env.Namespace, un.opts.ReleaseName, un.env.HelmLog)
+	un.target, err = un.env.target(clients, un.opts.ReleaseName)
 	return err
 }
 
@@ -133,7 +132,6 @@ func (un *uninstallation) removeRelease(ctx context.Context) error {
 		p.Fail("uninstall failed")
 		return err
 	}
-	un.result = res
 	if res.Revision != 0 {
 		p.Done(fmt.Sprintf("release %s removed", t.Release))
 		fmt.Fprintf(out, "Uninstalled release %s (revision %d) from namespace %s.\n", t.Release, res.Revision, t.Namespace)
