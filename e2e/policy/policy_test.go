@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshmon/meshmon/pkg/change"
+
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -72,10 +74,10 @@ func managed(t *testing.T, dc dynamic.Interface) map[string]string {
 }
 
 type changesDoc struct {
-	Changes policy.Changes `json:"changes"`
+	Changes change.Changes `json:"changes"`
 }
 
-func applyJSON(t *testing.T, env *framework.Env, args ...string) policy.Changes {
+func applyJSON(t *testing.T, env *framework.Env, args ...string) change.Changes {
 	t.Helper()
 	r := env.MustMeshmon(t, "kubectl", append(append([]string{"policy", "apply"}, args...), "-o", "json")...)
 	var doc changesDoc
@@ -85,8 +87,8 @@ func applyJSON(t *testing.T, env *framework.Env, args ...string) policy.Changes 
 	return doc.Changes
 }
 
-func actions(cs policy.Changes) map[string]policy.Action {
-	out := map[string]policy.Action{}
+func actions(cs change.Changes) map[string]change.Action {
+	out := map[string]change.Action{}
 	for _, c := range cs {
 		out[c.Kind+"/"+c.Namespace+"/"+c.Name] = c.Action
 	}
@@ -139,10 +141,10 @@ func TestApply(t *testing.T) {
 
 	t.Run("apply creates valid objects", func(t *testing.T) {
 		got := actions(applyJSON(t, env))
-		want := map[string]policy.Action{
-			"MeshTLSAuthentication/linkerd-viz/meshmon-prometheus":    policy.ActionCreated,
-			"AuthorizationPolicy/linkerd-viz/prometheus-server-admin": policy.ActionCreated,
-			"Server/linkerd-viz/prometheus-server-admin":              policy.ActionCreated,
+		want := map[string]change.Action{
+			"MeshTLSAuthentication/linkerd-viz/meshmon-prometheus":    change.Created,
+			"AuthorizationPolicy/linkerd-viz/prometheus-server-admin": change.Created,
+			"Server/linkerd-viz/prometheus-server-admin":              change.Created,
 		}
 		if fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("apply: %v, want %v", got, want)
@@ -175,7 +177,7 @@ func TestApply(t *testing.T) {
 	t.Run("apply twice changes nothing", func(t *testing.T) {
 		before := managed(t, dc)
 		for key, a := range actions(applyJSON(t, env)) {
-			if a != policy.ActionUnchanged {
+			if a != change.Unchanged {
 				t.Errorf("%s: %s, want unchanged", key, a)
 			}
 		}
@@ -199,7 +201,7 @@ func TestApply(t *testing.T) {
 			"NetworkAuthentication/linkerd-viz/prometheus-server-federate",
 			"AuthorizationPolicy/linkerd-viz/prometheus-server-federate",
 		} {
-			if got[key] != policy.ActionCreated {
+			if got[key] != change.Created {
 				t.Errorf("%s: %q, want created", key, got[key])
 			}
 		}
@@ -452,7 +454,7 @@ func TestAllowScrapes(t *testing.T) {
 	// The authorized namespaces belong to the policy from now on: apply keeps them, and show
 	// reports them present, not stale.
 	applied := actions(applyJSON(t, env))
-	if applied["Server/deny-ns/meshmon-proxy-admin"] != policy.ActionUnchanged || applied["Server/linkerd-viz/prometheus-server-admin"] != policy.ActionCreated {
+	if applied["Server/deny-ns/meshmon-proxy-admin"] != change.Unchanged || applied["Server/linkerd-viz/prometheus-server-admin"] != change.Created {
 		t.Errorf("apply after allow-scrapes: %v", applied)
 	}
 	show := env.MustMeshmon(t, "kubectl", "policy", "show")

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshmon/meshmon/pkg/change"
+
 	"helm.sh/helm/v4/pkg/action"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -142,10 +144,10 @@ func args(t *testing.T, pod corev1.PodSpec, container string) []string {
 }
 
 type result struct {
-	Install       viz.Install `json:"install"`
-	PrometheusURL string      `json:"prometheusURL"`
-	DryRun        bool        `json:"dryRun"`
-	Changes       viz.Changes `json:"changes"`
+	Install       viz.Install    `json:"install"`
+	PrometheusURL string         `json:"prometheusURL"`
+	DryRun        bool           `json:"dryRun"`
+	Changes       change.Changes `json:"changes"`
 }
 
 func runJSON(t *testing.T, env *framework.Env, host string, a ...string) result {
@@ -250,7 +252,7 @@ func TestConfigureRestoreCLIInstalledViz(t *testing.T) {
 		rv := writeMarks(t, kc, vizNS)
 		res := runJSON(t, env, "kubectl", "viz", "configure", "--heartbeat")
 		for _, c := range res.Changes {
-			if c.Action != viz.ActionUnchanged {
+			if c.Action != change.Unchanged {
 				t.Errorf("second configure: %s %s %s (%s), want unchanged", c.Kind, c.Name, c.Action, c.Detail)
 			}
 		}

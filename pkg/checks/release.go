@@ -12,7 +12,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/meshmon/meshmon/pkg/defaults"
 	"github.com/meshmon/meshmon/pkg/healthcheck"
@@ -359,64 +358,22 @@ func (e *Env) checkServerMeshed(ctx context.Context) error {
 	return nil
 }
 
-// resolvedPort is the chain from the Service to the Prometheus container.
-type resolvedPort struct {
-	ServicePort int32
-	TargetPort  intstr.IntOrString
-	Container   string
-	// ContainerPort is where the traffic lands in the pod.
-	ContainerPort int32
-}
-
-// resolveServicePort follows the Service port to the pod, the way
-// Kubernetes routes it: a named targetPort must be a declared container
-// port; a number is used as is.
-func (e *Env) resolveServicePort(ctx context.Context) (resolvedPort, error) {
+// resolveServicePort follows the Service port to the pod and proves it ends where
+// Prometheus listens.
+func (e *Env) resolveServicePort(ctx context.Context) (release.PortChain, error) {
 	s, err := e.Server(ctx)
 	if err != nil {
-		return resolvedPort{}, err
+		return release.PortChain{}, err
 	}
 	w, err := e.serverWorkload(ctx)
 	if err != nil {
-		return resolvedPort{}, err
+		return release.PortChain{}, err
 	}
-	var sp *corev1.ServicePort
-	for i := range s.Service.Spec.Ports {
-		if s.Service.Spec.Ports[i].Port == s.Port {
-			sp = &s.Service.Spec.Ports[i]
-			break
-		}
+	r, err := s.ContainerPort(w.Template.Spec.Containers)
+	if err != nil {
+		return r, err
 	}
-	if sp == nil {
-		return resolvedPort{}, fmt.Errorf("Service %s/%s has no port %d", s.Namespace, s.Service.Name, s.Port)
-	}
-	r := resolvedPort{ServicePort: sp.Port, TargetPort: sp.TargetPort}
-	if r.TargetPort.Type == intstr.Int && r.TargetPort.IntVal == 0 && r.TargetPort.StrVal == "" {
-		r.TargetPort = intstr.FromInt32(sp.Port)
-	}
-	svc := fmt.Sprintf("Service %s/%s port %d", s.Namespace, s.Service.Name, sp.Port)
-	if r.TargetPort.Type == intstr.String {
-		for _, c := range w.Template.Spec.Containers {
-			for _, cp := range c.Ports {
-				if cp.Name == r.TargetPort.StrVal {
-					r.Container, r.ContainerPort = c.Name, cp.ContainerPort
-				}
-			}
-		}
-		if r.Container == "" {
-			return r, fmt.Errorf("%s targets the port named %q, but no container of %s %s declares a port of that name, so the Service has no endpoints; set targetPort to %d or name Prometheus' container port %q",
-				svc, r.TargetPort.StrVal, w.Kind, w.Name, defaultListenPort, r.TargetPort.StrVal)
-		}
-	} else {
-		r.ContainerPort = r.TargetPort.IntVal
-		for _, c := range w.Template.Spec.Containers {
-			for _, cp := range c.Ports {
-				if cp.ContainerPort == r.ContainerPort {
-					r.Container = c.Name
-				}
-			}
-		}
-	}
+	svc := fmt.Sprintf("Service %s/%s port %d", s.Namespace, s.Service.Name, r.ServicePort)
 	pc, ok := promContainer(w)
 	if !ok {
 		return r, fmt.Errorf("%s %s/%s has no recognisable Prometheus container (none named %s, none with --config.file)", w.Kind, s.Namespace, w.Name, w.Name)

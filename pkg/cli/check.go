@@ -3,27 +3,23 @@ package cli
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
-	"helm.sh/helm/v4/pkg/action"
 
 	"github.com/meshmon/meshmon/pkg/checks"
-	"github.com/meshmon/meshmon/pkg/defaults"
 	"github.com/meshmon/meshmon/pkg/healthcheck"
-	"github.com/meshmon/meshmon/pkg/release"
+	"github.com/meshmon/meshmon/pkg/install"
 	"github.com/meshmon/meshmon/pkg/ui"
 )
 
-// checkOptions are the flags of `check`. install builds one with
-// newCheckOptions and calls execute to finish with the health suite.
+// checkOptions are the flags of `check`.
 type checkOptions struct {
-	g *globals
+	inv *invocation
 
-	output        string
+	output        *outputFlag
 	wait          time.Duration
 	pre           bool
 	proxy         bool
@@ -34,14 +30,8 @@ type checkOptions struct {
 	categories    []string
 }
 
-// newCheckOptions returns the defaults of `check`: the whole health suite,
-// table output, no waiting.
-func newCheckOptions(g *globals) *checkOptions {
-	return &checkOptions{g: g, output: healthcheck.FormatTable, releaseName: defaults.ReleaseName}
-}
-
-func newCheckCommand(g *globals) *cobra.Command {
-	o := newCheckOptions(g)
+func newCheckCommand(inv *invocation) *cobra.Command {
+	o := &checkOptions{inv: inv}
 	cmd := &cobra.Command{
 		Use:   "check",
 		Short: "Check that Prometheus is installed, persistent, scraping the mesh and wired into linkerd-viz",
@@ -67,27 +57,22 @@ The exit status is 1 when a check fails.`, strings.Join(categoryFlagNames(), ", 
   %[1]s check --category targets --wait 2m
 
   # Machine-readable, as linkerd check reads it
-  %[1]s check -o json`, g.host.Display),
+  %[1]s check -o json`, inv.host.Display),
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: runE(o),
 	}
-	if g.host.Linkerd {
+	if inv.host.Linkerd {
 		// `linkerd check` forwards flags of its own (and future ones) to every
 		// extension; unknown ones must not make the check fail.
 		cmd.FParseErrWhitelist.UnknownFlags = true
 		cmd.Args = cobra.ArbitraryArgs
 	}
 	f := cmd.Flags()
-	f.StringVarP(&o.output, "output", "o", o.output, "Output format: table, short or json")
+	o.output = addOutputFlag(f, healthcheck.Formats()...)
 	f.DurationVar(&o.wait, "wait", o.wait, "Retry failing checks that may still pass (a starting pod, a pending volume) for up to this long")
 	f.BoolVar(&o.pre, "pre", false, "Run the preflight checks for install instead (API access, RBAC, Linkerd, viz, storage)")
 	f.BoolVar(&o.proxy, "proxy", false, "Only run the data-plane checks (targets and meshed-pod coverage)")
-	f.StringVar(&o.releaseName, "release-name", o.releaseName, "Name of the Prometheus Helm release")
+	addReleaseNameFlag(f, &o.releaseName, "Name of the Prometheus Helm release")
 	f.StringVar(&o.prometheusURL, "prometheus-url", "", "Reach Prometheus at this URL instead of through a port-forward to its pod")
 	f.StringVar(&o.dashboardURL, "dashboard-url", "", "Reach the linkerd-viz dashboard at this URL instead of through a port-forward to its web pod")
 	f.StringVar(&o.storageClass, "storage-class", "", `With --pre: the StorageClass install will ask for ("" = the cluster's default, "-" = none)`)
@@ -104,8 +89,13 @@ func categoryFlagNames() []string {
 	return out
 }
 
+func (o *checkOptions) Complete(*cobra.Command, []string) error { return nil }
+
 func (o *checkOptions) Validate() error {
-	if err := validateOutput(o.output, healthcheck.Formats()...); err != nil {
+	if err := o.output.validate(); err != nil {
+		return err
+	}
+	if err := validateReleaseName(o.releaseName); err != nil {
 		return err
 	}
 	if o.wait < 0 {
@@ -136,18 +126,18 @@ func (o *checkOptions) Validate() error {
 }
 
 func (o *checkOptions) checksOptions() checks.Options {
-	promNS, dataPlaneNS := o.g.namespace(), ""
-	if o.g.host.Linkerd && o.proxy && promNS != o.g.vizNamespace {
+	promNS, dataPlaneNS := o.inv.namespace(), ""
+	if o.inv.host.Linkerd && o.proxy && promNS != o.inv.vizNamespace {
 		// `linkerd check --proxy -n X` means "the data plane in X", and
 		// linkerd forwards it to every extension as --namespace=X.
-		promNS, dataPlaneNS = o.g.vizNamespace, promNS
+		promNS, dataPlaneNS = o.inv.vizNamespace, promNS
 	}
 	return checks.Options{
 		ReleaseName:        o.releaseName,
 		Namespace:          promNS,
 		DataPlaneNamespace: dataPlaneNS,
-		LinkerdNamespace:   o.g.linkerdNamespace,
-		VizNamespace:       o.g.vizNamespace,
+		LinkerdNamespace:   o.inv.linkerdNamespace,
+		VizNamespace:       o.inv.vizNamespace,
 		PrometheusURL:      o.prometheusURL,
 		DashboardURL:       o.dashboardURL,
 		Proxy:              o.proxy,
@@ -155,31 +145,28 @@ func (o *checkOptions) checksOptions() checks.Options {
 	}
 }
 
-func (o *checkOptions) deps() checks.Deps {
-	g := o.g
-	helm := func(namespace string) (*action.Configuration, error) {
-		c, err := g.kubeClients()
-		if err != nil {
-			return nil, err
-		}
-		return vizClients(c).Helm(namespace)
-	}
-	return checks.Deps{
-		Clients: func() (*checks.Clients, error) {
-			c, err := g.kubeClients()
-			if err != nil {
-				return nil, err
-			}
-			return &checks.Clients{Kube: c.Kube, Dynamic: c.Dynamic, Config: c.Config, Host: c.Config.Host, Context: c.Context}, nil
-		},
-		Releases: checks.HelmReleases(helm),
-		Helm:     helm,
-	}
-}
-
-// Run prints the results and fails (exit 1) when a check failed.
+// Run prints the results as they come and fails (exit 1) when a check failed.
 func (o *checkOptions) Run(ctx context.Context) error {
-	res, err := o.execute(ctx, o.g.streams.Out)
+	u := o.inv.ui(o.output.machineReadable())
+	so := checks.SuiteOptions{
+		Options:            o.checksOptions(),
+		Deps:               install.SuiteDeps(o.inv.kubeClients),
+		PassIfNotInstalled: o.inv.host.Linkerd,
+		Format:             o.output.value,
+		Color:              u.OutColor,
+		Wait:               o.wait,
+	}
+	if o.pre {
+		env := o.inv.env(o.output.machineReadable())
+		so.Pre = func(ctx context.Context) healthcheck.Category {
+			return env.PreflightCategory(ctx, o.releaseName, o.storageClass)
+		}
+	}
+	if u.Interactive && !u.Quiet {
+		s := ui.NewRetrySpinner(u.Progress())
+		so.OnRetry, so.BeforeCategory = s.Retry, s.Stop
+	}
+	res, err := checks.RunSuite(ctx, o.inv.streams.Out, so)
 	if err != nil {
 		return err
 	}
@@ -189,100 +176,4 @@ func (o *checkOptions) Run(ctx context.Context) error {
 		return silentFailure()
 	}
 	return nil
-}
-
-// execute runs the selected checks and writes their results to w as they
-// come, in o.output's format. The error is about the run itself (bad
-// options, an unwritable output); failed checks are in the results.
-func (o *checkOptions) execute(ctx context.Context, w io.Writer) (healthcheck.Results, error) {
-	u := o.g.ui(machineReadable(o.output))
-	printer, err := healthcheck.NewPrinter(w, o.output, u.OutColor)
-	if err != nil {
-		return healthcheck.Results{}, usageError("%w", err)
-	}
-	env := checks.NewEnv(o.checksOptions(), o.deps())
-	defer env.Close()
-
-	var cats []healthcheck.Category
-	if o.pre {
-		cats = []healthcheck.Category{o.preflight(ctx)}
-	} else if cats, err = checks.Catalog(env); err != nil {
-		return healthcheck.Results{}, usageError("%w", err)
-	}
-	if o.g.host.Linkerd && !o.pre && len(o.categories) == 0 {
-		// linkerd check runs every extension on the PATH: someone who never
-		// installed meshmon must get a pass, not a failure. When the question
-		// cannot be answered, the checks run and say why.
-		if installed, err := env.Installed(ctx); err == nil && !installed {
-			cats = []healthcheck.Category{checks.NotInstalled()}
-		}
-	}
-
-	opts := healthcheck.Options{HintBaseURL: checks.HintBaseURL, Wait: o.wait, OnCategory: printer.Category}
-	if u.Interactive && !u.Quiet {
-		s := &retrySpinner{progress: u.Progress(), start: time.Now()}
-		opts.OnRetry = s.retry
-		opts.OnCategory = func(c healthcheck.CategoryResult) {
-			s.stop()
-			printer.Category(c)
-		}
-	}
-	res, err := healthcheck.Run(ctx, cats, opts)
-	if err != nil {
-		return healthcheck.Results{}, err
-	}
-	if err := printer.Finish(res); err != nil {
-		return res, err
-	}
-	return res, nil
-}
-
-// preflight runs install's preflight (with install's defaults) and shows its
-// results as one category.
-func (o *checkOptions) preflight(ctx context.Context) healthcheck.Category {
-	g := o.g
-	c, err := g.kubeClients()
-	if err == nil {
-		var t *release.Target
-		if t, err = release.NewTarget(c.Flags, c.Kube, g.namespace(), o.releaseName, helmLog(g)); err == nil {
-			steps := meshSteps{viz: true, policy: true}
-			return preflightCategory(release.Preflight(ctx, t, release.PreflightOptions{
-				LinkerdNamespace: g.linkerdNamespace,
-				VizNamespace:     g.vizNamespace,
-				StorageClass:     o.storageClass,
-				Mapper:           c.Mapper,
-				Extra:            meshAccess(g.vizNamespace, g.linkerdNamespace, steps),
-				Steps:            meshPreflight(c, g.vizNamespace, steps),
-			}))
-		}
-	}
-	return preflightCategory([]release.PreflightResult{{Description: "can initialize the Kubernetes client", Err: err}})
-}
-
-// retrySpinner shows on a terminal which check --wait is waiting for. The
-// engine never calls it concurrently.
-type retrySpinner struct {
-	progress ui.Progress
-	start    time.Time
-	running  bool
-}
-
-func (s *retrySpinner) retry(_ string, description string, attempt int, err error) {
-	if !s.running {
-		s.progress.Start("waiting for checks to pass")
-		s.running = true
-	}
-	msg := err.Error()
-	if i := strings.IndexByte(msg, '\n'); i >= 0 {
-		msg = msg[:i]
-	}
-	s.progress.Update(fmt.Sprintf("%s (attempt %d): %s", description, attempt, msg))
-}
-
-// stop ends the spinner before results are printed, so the two never mix.
-func (s *retrySpinner) stop() {
-	if s.running {
-		s.progress.Done(fmt.Sprintf("waited %s", time.Since(s.start).Round(time.Second)))
-		s.running = false
-	}
 }

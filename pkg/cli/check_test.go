@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/meshmon/meshmon/pkg/defaults"
 )
 
 // `linkerd check --proxy -n X` forwards --namespace=X meaning the data
@@ -20,12 +22,11 @@ func TestCheckNamespaceMeaning(t *testing.T) {
 		{KubectlHost, true, "monitoring", "monitoring", ""},
 		{LinkerdHost, true, "", "linkerd-viz", ""},
 	} {
-		g := newGlobals(tc.host, genericiooptions.NewTestIOStreamsDiscard(), func(string) string { return "" })
+		inv := newInvocation(tc.host, genericiooptions.NewTestIOStreamsDiscard(), func(string) string { return "" })
 		if tc.ns != "" {
-			g.kubeFlags.Namespace = &tc.ns
+			inv.kubeFlags.Namespace = &tc.ns
 		}
-		o := newCheckOptions(g)
-		o.proxy = tc.proxy
+		o := &checkOptions{inv: inv, releaseName: defaults.ReleaseName, proxy: tc.proxy}
 		got := o.checksOptions()
 		if got.Namespace != tc.wantProm || got.DataPlaneNamespace != tc.wantDataNS {
 			t.Errorf("%s --proxy=%v -n %q: Prometheus namespace %q, data plane %q; want %q, %q",

@@ -7,14 +7,14 @@ import (
 )
 
 // newExtensionMetadataCommand answers `linkerd check`'s discovery probe.
-func newExtensionMetadataCommand(g *globals) *cobra.Command {
+func newExtensionMetadataCommand(inv *invocation) *cobra.Command {
 	return &cobra.Command{
 		Use:    linkerdplugin.MetadataCommand,
 		Short:  "Print the Linkerd extension metadata (used by linkerd check)",
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			_, err := g.streams.Out.Write(linkerdplugin.MetadataJSON())
+			_, err := inv.streams.Out.Write(linkerdplugin.MetadataJSON())
 			return err
 		},
 	}

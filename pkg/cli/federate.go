@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -12,12 +11,11 @@ import (
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
 
-	"github.com/meshmon/meshmon/pkg/defaults"
 	"github.com/meshmon/meshmon/pkg/release"
 	"github.com/meshmon/meshmon/pkg/scrape"
 )
 
-func newFederateCommand(g *globals) *cobra.Command {
+func newFederateCommand(inv *invocation) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "federate",
 		Short: "Scrape other clusters' Prometheus /federate into meshmon's Prometheus",
@@ -34,20 +32,23 @@ whether every source is up.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
-	cmd.AddCommand(newFederateAddCommand(g), newFederateListCommand(g), newFederateRemoveCommand(g))
+	cmd.AddCommand(newFederateAddCommand(inv), newFederateListCommand(inv), newFederateRemoveCommand(inv))
 	return cmd
 }
 
 type federateAddOptions struct {
-	g           *globals
+	inv         *invocation
 	releaseName string
 	source      scrape.FederationSource
 	timeout     time.Duration
 	dryRun      bool
+
+	// normalizeErr is what Complete found wrong with the source.
+	normalizeErr error
 }
 
-func newFederateAddCommand(g *globals) *cobra.Command {
-	o := &federateAddOptions{g: g, releaseName: defaults.ReleaseName, timeout: defaults.Timeout}
+func newFederateAddCommand(inv *invocation) *cobra.Command {
+	o := &federateAddOptions{inv: inv}
 	cmd := &cobra.Command{
 		Use:   "add NAME --url URL",
 		Short: "Add (or change) a federation source",
@@ -62,15 +63,9 @@ unchanged changes nothing.`,
   %[1]s federate add east --url http://10.20.0.15:9090 --match '{job="linkerd-proxy",__name__=~"request_total|response_total"}' --interval 30s
 
   # Preview the job and change nothing
-  %[1]s federate add west --url https://prometheus.west.example.com --dry-run`, g.host.Display),
+  %[1]s federate add west --url https://prometheus.west.example.com --dry-run`, inv.host.Display),
 		Args: exactArgs(1, "NAME"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.source.Name = args[0]
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: runE(o),
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.source.URL, "url", "", "The remote Prometheus: http(s)://host[:port][/prefix]/federate (path /federate by default)")
@@ -78,8 +73,8 @@ unchanged changes nothing.`,
 	f.StringVar(&o.source.Interval, "interval", "", "Scrape interval of this source (default: the global scrape interval)")
 	f.StringVar(&o.source.Timeout, "scrape-timeout", "", "Scrape timeout of this source (default: the global one, at most the interval)")
 	f.BoolVar(&o.source.InsecureSkipVerify, "remote-insecure-skip-tls-verify", false, "Do not verify the remote's TLS certificate (https only)")
-	f.StringVar(&o.releaseName, "release-name", o.releaseName, "Name of meshmon's Prometheus Helm release")
-	f.DurationVar(&o.timeout, "timeout", o.timeout, "How long to wait for the upgraded release to become ready before rolling it back")
+	addReleaseNameFlag(f, &o.releaseName, "Name of meshmon's Prometheus Helm release")
+	addTimeoutFlag(f, &o.timeout, "How long to wait for the upgraded release to become ready before rolling it back")
 	f.BoolVar(&o.dryRun, "dry-run", false, "Print the scrape job that would be added; change nothing")
 	return cmd
 }
@@ -94,16 +89,29 @@ func exactArgs(n int, what string) cobra.PositionalArgs {
 	}
 }
 
+// Complete takes the source's name from the argument and fills in its defaults.
+func (o *federateAddOptions) Complete(_ *cobra.Command, args []string) error {
+	o.source.Name = args[0]
+	o.normalizeErr = nil
+	if o.source.URL != "" {
+		o.normalizeErr = o.source.Normalize()
+	}
+	return nil
+}
+
 // Validate checks the flags without contacting the cluster.
 func (o *federateAddOptions) Validate() error {
 	if o.source.URL == "" {
 		return usageError("--url is required: the remote Prometheus, e.g. https://prometheus.west.example.com/federate")
 	}
-	if o.timeout <= 0 {
-		return usageError("--timeout must be positive, e.g. 5m")
+	if err := validateTimeout(o.timeout); err != nil {
+		return err
 	}
-	if err := o.source.Normalize(); err != nil {
-		return usageError("%w", err)
+	if err := validateReleaseName(o.releaseName); err != nil {
+		return err
+	}
+	if o.normalizeErr != nil {
+		return usageError("%w", o.normalizeErr)
 	}
 	return nil
 }
@@ -115,79 +123,84 @@ func (o *federateAddOptions) Run(ctx context.Context) error {
 		return release.WithFederationSource(current, src)
 	}
 	if o.dryRun {
-		return o.g.federationDryRun(o.releaseName, "add", update, src.Job())
+		return o.inv.federationDryRun(o.releaseName, "add", update, src.Job())
 	}
-	res, err := o.g.updateFederation(ctx, o.releaseName, o.timeout, "Adding federation source "+src.Name, update)
+	res, err := o.inv.updateFederation(ctx, o.releaseName, o.timeout, "Adding federation source "+src.Name, update)
 	if err != nil {
 		return err
 	}
-	out := o.g.streams.Out
+	out := o.inv.streams.Out
 	if res.Action == release.ActionNone {
 		fmt.Fprintf(out, "Federation source %s is already configured (job %s, revision %d); nothing changed.\n", src.Name, src.JobName(), res.Revision)
 		return nil
 	}
 	fmt.Fprintf(out, "Federation source %s: job %s scrapes %s (match[] %s).\n", src.Name, src.JobName(), src.URL, strings.Join(src.Match, " "))
 	fmt.Fprintf(out, "Upgraded release %s to revision %d; Prometheus reloads its configuration within a minute.\n", o.releaseName, res.Revision)
-	fmt.Fprintf(out, "On the remote cluster, authorize this Prometheus: %s policy apply --allow-federate-from <CIDR of this cluster's egress>\n", o.g.host.Display)
-	fmt.Fprintf(out, "Then '%s check' shows whether the source is up.\n", o.g.host.Display)
+	fmt.Fprintf(out, "On the remote cluster, authorize this Prometheus: %s policy apply --allow-federate-from <CIDR of this cluster's egress>\n", o.inv.host.Display)
+	fmt.Fprintf(out, "Then '%s check' shows whether the source is up.\n", o.inv.host.Display)
 	return nil
 }
 
 type federateListOptions struct {
-	g           *globals
+	inv         *invocation
 	releaseName string
-	output      string
+	output      *outputFlag
 }
 
-func newFederateListCommand(g *globals) *cobra.Command {
-	o := &federateListOptions{g: g, releaseName: defaults.ReleaseName, output: "table"}
+func newFederateListCommand(inv *invocation) *cobra.Command {
+	o := &federateListOptions{inv: inv}
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List the federation sources",
 		Long: `List the federation sources in the release's configuration. -o json and -o yaml
 print a list of {name, url, match, interval, timeout, insecureSkipVerify}.`,
 		Example: fmt.Sprintf(`  %[1]s federate list
-  %[1]s federate list -o json`, g.host.Display),
+  %[1]s federate list -o json`, inv.host.Display),
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := validateOutput(o.output, "table", "json", "yaml"); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: runE(o),
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.releaseName, "release-name", o.releaseName, "Name of meshmon's Prometheus Helm release")
-	f.StringVarP(&o.output, "output", "o", o.output, "Output format: table, json or yaml")
+	addReleaseNameFlag(f, &o.releaseName, "Name of meshmon's Prometheus Helm release")
+	o.output = addOutputFlag(f, "table", "json", "yaml")
 	return cmd
+}
+
+func (o *federateListOptions) Complete(*cobra.Command, []string) error { return nil }
+
+func (o *federateListOptions) Validate() error {
+	if err := o.output.validate(); err != nil {
+		return err
+	}
+	return validateReleaseName(o.releaseName)
 }
 
 // Run reads the release's values and prints the sources.
 func (o *federateListOptions) Run(_ context.Context) error {
-	t, err := o.g.releaseTarget(o.releaseName)
+	env := o.inv.env(o.output.machineReadable())
+	t, err := env.Target(o.releaseName)
 	if err != nil {
 		return err
 	}
 	values, err := t.DeployedValues()
 	if err != nil {
-		return explainNotInstalled(o.g, err)
+		return env.ExplainNotInstalled(err)
 	}
 	sources, odd := release.FederationSources(values)
-	u := o.g.ui(machineReadable(o.output))
+	u := env.UI
 	for _, name := range odd {
 		fmt.Fprintf(u.Err, "%s job %s is named like a federation job but has no single static target; left out\n", u.ErrStyle().Yellow("‼ warning:"), name)
 	}
 	if sources == nil {
 		sources = []scrape.FederationSource{}
 	}
-	if o.output != "table" {
-		return printDocument(o.g.streams.Out, o.output, sources)
+	if o.output.value != "table" {
+		return printDocument(o.inv.streams.Out, o.output.value, sources)
 	}
 	if len(sources) == 0 {
-		fmt.Fprintf(o.g.streams.Out, "No federation sources in release %s (namespace %s).\n", o.releaseName, t.Namespace)
+		fmt.Fprintf(o.inv.streams.Out, "No federation sources in release %s (namespace %s).\n", o.releaseName, t.Namespace)
 		return nil
 	}
-	return printFederationTable(o.g.streams.Out, sources)
+	return printFederationTable(o.inv.streams.Out, sources)
 }
 
 func printFederationTable(w io.Writer, sources []scrape.FederationSource) error {
@@ -208,35 +221,41 @@ func printFederationTable(w io.Writer, sources []scrape.FederationSource) error 
 }
 
 type federateRemoveOptions struct {
-	g           *globals
+	inv         *invocation
 	releaseName string
 	name        string
 	timeout     time.Duration
 	dryRun      bool
 }
 
-func newFederateRemoveCommand(g *globals) *cobra.Command {
-	o := &federateRemoveOptions{g: g, releaseName: defaults.ReleaseName, timeout: defaults.Timeout}
+func newFederateRemoveCommand(inv *invocation) *cobra.Command {
+	o := &federateRemoveOptions{inv: inv}
 	cmd := &cobra.Command{
 		Use:   "remove NAME",
 		Short: "Remove a federation source",
 		Long: `Remove the federation source NAME (its scrape job federate-NAME). The series
 already federated stay in the TSDB until retention drops them.`,
-		Example: fmt.Sprintf(`  %[1]s federate remove west`, g.host.Display),
+		Example: fmt.Sprintf(`  %[1]s federate remove west`, inv.host.Display),
 		Args:    exactArgs(1, "NAME"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			o.name = args[0]
-			if o.timeout <= 0 {
-				return usageError("--timeout must be positive, e.g. 5m")
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE:    runE(o),
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.releaseName, "release-name", o.releaseName, "Name of meshmon's Prometheus Helm release")
-	f.DurationVar(&o.timeout, "timeout", o.timeout, "How long to wait for the upgraded release to become ready before rolling it back")
+	addReleaseNameFlag(f, &o.releaseName, "Name of meshmon's Prometheus Helm release")
+	addTimeoutFlag(f, &o.timeout, "How long to wait for the upgraded release to become ready before rolling it back")
 	f.BoolVar(&o.dryRun, "dry-run", false, "Say what would be removed; change nothing")
 	return cmd
+}
+
+func (o *federateRemoveOptions) Complete(_ *cobra.Command, args []string) error {
+	o.name = args[0]
+	return nil
+}
+
+func (o *federateRemoveOptions) Validate() error {
+	if err := validateTimeout(o.timeout); err != nil {
+		return err
+	}
+	return validateReleaseName(o.releaseName)
 }
 
 // Run upgrades the release without the source's job.
@@ -261,46 +280,30 @@ func (o *federateRemoveOptions) Run(ctx context.Context) error {
 		return out, true, nil
 	}
 	if o.dryRun {
-		return o.g.federationDryRun(o.releaseName, "remove", update, nil)
+		return o.inv.federationDryRun(o.releaseName, "remove", update, nil)
 	}
-	res, err := o.g.updateFederation(ctx, o.releaseName, o.timeout, "Removing federation source "+o.name, update)
+	res, err := o.inv.updateFederation(ctx, o.releaseName, o.timeout, "Removing federation source "+o.name, update)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(o.g.streams.Out, "Removed federation source %s (job %s%s); upgraded release %s to revision %d.\n",
+	fmt.Fprintf(o.inv.streams.Out, "Removed federation source %s (job %s%s); upgraded release %s to revision %d.\n",
 		o.name, scrape.FederationJobPrefix, o.name, o.releaseName, res.Revision)
 	return nil
 }
 
-// releaseTarget connects Helm to meshmon's release in the -n namespace.
-func (g *globals) releaseTarget(name string) (*release.Target, error) {
-	clients, err := g.kubeClients()
-	if err != nil {
-		return nil, err
-	}
-	return release.NewTarget(clients.Flags, clients.Kube, g.namespace(), name, helmLog(g))
-}
-
-// explainNotInstalled adds the fix to a missing release.
-func explainNotInstalled(g *globals, err error) error {
-	if errors.Is(err, release.ErrNotInstalled) {
-		return fmt.Errorf("%w: install it first with '%s install'", err, g.host.Display)
-	}
-	return err
-}
-
 // updateFederation upgrades the release with update, showing progress.
-func (g *globals) updateFederation(ctx context.Context, name string, timeout time.Duration, what string, update func(map[string]any) (map[string]any, bool, error)) (*release.Result, error) {
-	t, err := g.releaseTarget(name)
+func (inv *invocation) updateFederation(ctx context.Context, name string, timeout time.Duration, what string, update func(map[string]any) (map[string]any, bool, error)) (*release.Result, error) {
+	env := inv.env(false)
+	t, err := env.Target(name)
 	if err != nil {
 		return nil, err
 	}
-	p := g.ui(false).Progress()
+	p := env.UI.Progress()
 	p.Start(what)
 	res, err := release.UpdateValues(ctx, t, update, release.ApplyOptions{Timeout: timeout, OnStatus: p.Update})
 	if err != nil {
 		p.Fail("release " + name + " not changed")
-		return nil, explainNotInstalled(g, err)
+		return nil, env.ExplainNotInstalled(err)
 	}
 	if res.Action == release.ActionNone {
 		p.Done("release " + name + " unchanged")
@@ -312,21 +315,22 @@ func (g *globals) updateFederation(ctx context.Context, name string, timeout tim
 
 // federationDryRun prints what a federate command would change, reading the release but
 // writing nothing.
-func (g *globals) federationDryRun(name, verb string, update func(map[string]any) (map[string]any, bool, error), job map[string]any) error {
-	t, err := g.releaseTarget(name)
+func (inv *invocation) federationDryRun(name, verb string, update func(map[string]any) (map[string]any, bool, error), job map[string]any) error {
+	env := inv.env(false)
+	t, err := env.Target(name)
 	if err != nil {
 		return err
 	}
 	current, err := t.DeployedValues()
 	if err != nil {
-		return explainNotInstalled(g, err)
+		return env.ExplainNotInstalled(err)
 	}
 	_, changed, err := update(current)
 	if err != nil {
 		return err
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "# %s federate %s --dry-run: nothing below has been applied.\n", g.host.Display, verb)
+	fmt.Fprintf(&b, "# %s federate %s --dry-run: nothing below has been applied.\n", inv.host.Display, verb)
 	if !changed {
 		fmt.Fprintf(&b, "# Release %s in namespace %s: nothing to do, the job is already there.\n", name, t.Namespace)
 	} else {
@@ -340,6 +344,6 @@ func (g *globals) federationDryRun(name, verb string, update func(map[string]any
 		}
 		b.Write(y)
 	}
-	_, err = io.WriteString(g.streams.Out, b.String())
+	_, err = io.WriteString(inv.streams.Out, b.String())
 	return err
 }

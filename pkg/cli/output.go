@@ -8,9 +8,11 @@ import (
 	"strings"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/meshmon/meshmon/pkg/change"
 )
 
-// outputFlag validates -o against the formats a command supports.
+// validateOutput checks -o against the formats a command supports.
 func validateOutput(value string, allowed ...string) error {
 	if slices.Contains(allowed, value) {
 		return nil
@@ -40,4 +42,13 @@ func printDocument(w io.Writer, format string, v any) error {
 		return err
 	}
 	return fmt.Errorf("unsupported document format %q", format)
+}
+
+// printChanges writes what a step changed: aligned lines, or the document {"changes": …}.
+// serverSide marks dry-run changes the API server validated.
+func printChanges(w io.Writer, format string, cs change.Changes, serverSide bool) error {
+	if format != "text" {
+		return printDocument(w, format, map[string]any{"changes": cs})
+	}
+	return change.WriteText(w, cs, serverSide)
 }

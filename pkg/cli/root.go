@@ -55,8 +55,8 @@ func Execute(ctx context.Context, host Host, args []string, streams genericioopt
 	if host.Linkerd {
 		args = linkerdplugin.NormalizeArgs(args)
 	}
-	g := newGlobals(host, streams, getenv)
-	root := newRootCommand(g)
+	inv := newInvocation(host, streams, getenv)
+	root := newRootCommand(inv)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	if err == nil {
@@ -82,9 +82,9 @@ func printError(w io.Writer, err error) {
 	fmt.Fprint(w, "Error: "+msg)
 }
 
-func newRootCommand(g *globals) *cobra.Command {
+func newRootCommand(inv *invocation) *cobra.Command {
 	root := &cobra.Command{
-		Use:   g.host.Binary,
+		Use:   inv.host.Binary,
 		Short: "A persistent, correctly wired, policy-protected Prometheus for Linkerd",
 		Long: fmt.Sprintf(`meshmon gives a Linkerd service mesh its own persistent Prometheus, rewires
 linkerd-viz to use it, protects it with Linkerd authorization policy, and
@@ -92,41 +92,41 @@ proves that all of it works.
 
 Get started:
   %[1]s install          install or upgrade everything (add --dry-run to preview)
-  %[1]s check            verify the whole chain, like "linkerd check"`, g.host.Display),
+  %[1]s check            verify the whole chain, like "linkerd check"`, inv.host.Display),
 		SilenceUsage: true,
 		// cobra only applies its default distance when it makes the
 		// suggestion itself; rootRun asks for them directly.
 		SuggestionsMinimumDistance: 2,
 		SilenceErrors:              true,
 		Annotations: map[string]string{
-			cobra.CommandDisplayNameAnnotation: g.host.Display,
+			cobra.CommandDisplayNameAnnotation: inv.host.Display,
 		},
 		Args: cobra.ArbitraryArgs,
 		RunE: rootRun,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			return g.complete(cmd)
+			return inv.complete(cmd)
 		},
 	}
-	root.SetIn(g.streams.In)
-	root.SetOut(g.streams.Out)
-	root.SetErr(g.streams.ErrOut)
+	root.SetIn(inv.streams.In)
+	root.SetOut(inv.streams.Out)
+	root.SetErr(inv.streams.ErrOut)
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return usageError("%w\nSee '%s --help' for usage.", err, cmd.CommandPath())
 	})
-	g.addFlags(root)
+	inv.addFlags(root)
 
 	root.AddCommand(
-		newInstallCommand(g),
-		newUninstallCommand(g),
-		newStatusCommand(g),
-		newCheckCommand(g),
-		newVizCommand(g),
-		newPolicyCommand(g),
-		newFederateCommand(g),
-		newVersionCommand(g),
+		newInstallCommand(inv),
+		newUninstallCommand(inv),
+		newStatusCommand(inv),
+		newCheckCommand(inv),
+		newVizCommand(inv),
+		newPolicyCommand(inv),
+		newFederateCommand(inv),
+		newVersionCommand(inv),
 	)
-	if g.host.Linkerd {
-		root.AddCommand(newExtensionMetadataCommand(g))
+	if inv.host.Linkerd {
+		root.AddCommand(newExtensionMetadataCommand(inv))
 	}
 	for _, c := range root.Commands() {
 		c.Flags().SortFlags = false

@@ -9,21 +9,18 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/meshmon/meshmon/pkg/defaults"
 	"github.com/meshmon/meshmon/pkg/release"
-	"github.com/meshmon/meshmon/pkg/scrape"
 )
 
 type statusOptions struct {
-	g           *globals
+	inv         *invocation
 	releaseName string
-	output      string
+	output      *outputFlag
 }
 
-func newStatusCommand(g *globals) *cobra.Command {
-	o := &statusOptions{g: g, releaseName: defaults.ReleaseName, output: "table"}
+func newStatusCommand(inv *invocation) *cobra.Command {
+	o := &statusOptions{inv: inv}
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show meshmon's Prometheus release: revision, chart, storage and URL",
@@ -37,61 +34,40 @@ firstDeployed, lastDeployed, workload{kind,name,ready,desired},
 storage[]{claim,namespace,uid,phase,requested,capacity,storageClass,accessModes,
 persistentVolume,reclaimPolicy,statefulSet,keep}, url.`,
 		Example: fmt.Sprintf(`  %[1]s status
-  %[1]s status -o json`, g.host.Display),
+  %[1]s status -o json`, inv.host.Display),
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: runE(o),
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.releaseName, "release-name", o.releaseName, "Name of the Helm release")
-	f.StringVarP(&o.output, "output", "o", o.output, "Output format: table, json or yaml")
+	addReleaseNameFlag(f, &o.releaseName, "Name of the Helm release")
+	o.output = addOutputFlag(f, "table", "json", "yaml")
 	return cmd
 }
 
+func (o *statusOptions) Complete(*cobra.Command, []string) error { return nil }
+
 // Validate checks the flags without contacting the cluster.
 func (o *statusOptions) Validate() error {
-	return validateOutput(o.output, "table", "json", "yaml")
+	if err := o.output.validate(); err != nil {
+		return err
+	}
+	return validateReleaseName(o.releaseName)
 }
 
 // Run reads the release and prints it.
 func (o *statusOptions) Run(ctx context.Context) error {
-	clients, err := o.g.kubeClients()
+	env := o.inv.env(o.output.machineReadable())
+	s, warning, err := env.Status(ctx, o.releaseName)
+	if warning != "" {
+		fmt.Fprintf(env.UI.Err, "%s %s\n", env.UI.ErrStyle().Yellow("‼ warning:"), warning)
+	}
 	if err != nil {
 		return err
 	}
-	t, err := release.NewTarget(clients.Flags, clients.Kube, o.g.namespace(), o.releaseName, helmLog(o.g))
-	if err != nil {
-		return err
+	if o.output.value != "table" {
+		return printDocument(o.inv.streams.Out, o.output.value, s)
 	}
-	u := o.g.ui(machineReadable(o.output))
-	domain := ""
-	cm, err := clients.Kube.CoreV1().ConfigMaps(o.g.linkerdNamespace).Get(ctx, scrape.LinkerdConfigName, metav1.GetOptions{})
-	if err == nil {
-		if cm.Namespace == "" {
-			cm.Namespace = o.g.linkerdNamespace
-		}
-		var params scrape.Params
-		if params, err = scrape.FromLinkerdConfig(cm); err == nil {
-			domain = params.ClusterDomain
-		}
-	}
-	if err != nil {
-		// The URL needs Linkerd's cluster domain; everything else does not.
-		fmt.Fprintf(u.Err, "%s the URL is left out: reading the cluster domain from %s/%s: %v\n",
-			u.ErrStyle().Yellow("‼ warning:"), o.g.linkerdNamespace, scrape.LinkerdConfigName, err)
-	}
-	s, err := release.GetStatus(ctx, t, domain)
-	if err != nil {
-		return err
-	}
-	if o.output != "table" {
-		return printDocument(o.g.streams.Out, o.output, s)
-	}
-	return printStatusTable(o.g.streams.Out, s)
+	return printStatusTable(o.inv.streams.Out, s)
 }
 
 func printStatusTable(w io.Writer, s *release.Status) error {

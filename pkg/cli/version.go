@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -10,8 +11,8 @@ import (
 )
 
 type versionOptions struct {
-	g          *globals
-	output     string
+	inv        *invocation
+	output     *outputFlag
 	clientOnly bool
 }
 
@@ -20,40 +21,35 @@ type versionDocument struct {
 	ServerVersion *k8sversion.Info `json:"serverVersion,omitempty"`
 }
 
-func newVersionCommand(g *globals) *cobra.Command {
-	o := &versionOptions{g: g, output: "text"}
+func newVersionCommand(inv *invocation) *cobra.Command {
+	o := &versionOptions{inv: inv}
 	cmd := &cobra.Command{
 		Use:   "version",
 		Short: "Print the meshmon client version and the Kubernetes server version",
 		Example: fmt.Sprintf(`  %[1]s version
-  %[1]s version --client -o json`, g.host.Display),
+  %[1]s version --client -o json`, inv.host.Display),
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd)
-		},
+		RunE: runE(o),
 	}
-	cmd.Flags().StringVarP(&o.output, "output", "o", o.output, "Output format: text, json or yaml")
+	o.output = addOutputFlag(cmd.Flags(), "text", "json", "yaml")
 	cmd.Flags().BoolVar(&o.clientOnly, "client", false, "Print the client version only; do not contact the cluster")
 	return cmd
 }
 
-func (o *versionOptions) Validate() error {
-	return validateOutput(o.output, "text", "json", "yaml")
-}
+func (o *versionOptions) Complete(*cobra.Command, []string) error { return nil }
 
-func (o *versionOptions) Run(cmd *cobra.Command) error {
+func (o *versionOptions) Validate() error { return o.output.validate() }
+
+func (o *versionOptions) Run(ctx context.Context) error {
 	doc := versionDocument{ClientVersion: version.Get()}
 	var serverErr error
 	if !o.clientOnly {
 		serverErr = func() error {
-			c, err := o.g.kubeClients()
+			c, err := o.inv.kubeClients()
 			if err != nil {
 				return err
 			}
-			info, err := c.ServerVersion(cmd.Context())
+			info, err := c.ServerVersion(ctx)
 			if err != nil {
 				return err
 			}
@@ -61,8 +57,8 @@ func (o *versionOptions) Run(cmd *cobra.Command) error {
 			return nil
 		}()
 	}
-	out := o.g.streams.Out
-	if o.output == "text" {
+	out := o.inv.streams.Out
+	if o.output.value == "text" {
 		v := doc.ClientVersion
 		fmt.Fprintf(out, "Client Version: %s\n", v.Version)
 		if v.GitCommit != "" {
@@ -72,7 +68,7 @@ func (o *versionOptions) Run(cmd *cobra.Command) error {
 		if doc.ServerVersion != nil {
 			fmt.Fprintf(out, "Server Version: %s\n", doc.ServerVersion.GitVersion)
 		}
-	} else if err := printDocument(out, o.output, doc); err != nil {
+	} else if err := printDocument(out, o.output.value, doc); err != nil {
 		return err
 	}
 	if serverErr != nil {

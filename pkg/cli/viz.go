@@ -5,22 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
-	"helm.sh/helm/v4/pkg/action"
-	"k8s.io/apimachinery/pkg/util/validation"
 
-	"github.com/meshmon/meshmon/pkg/defaults"
-	"github.com/meshmon/meshmon/pkg/helmclient"
-	"github.com/meshmon/meshmon/pkg/kube"
+	"github.com/meshmon/meshmon/pkg/change"
+	"github.com/meshmon/meshmon/pkg/install"
 	"github.com/meshmon/meshmon/pkg/release"
-	"github.com/meshmon/meshmon/pkg/scrape"
 	"github.com/meshmon/meshmon/pkg/viz"
 )
 
-func newVizCommand(g *globals) *cobra.Command {
+func newVizCommand(inv *invocation) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "viz",
 		Short: "Point linkerd-viz at meshmon's Prometheus, or put it back",
@@ -34,22 +28,22 @@ namespace, so "viz restore" (and uninstall) puts back exactly what was there.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
-	cmd.AddCommand(newVizConfigureCommand(g), newVizRestoreCommand(g))
+	cmd.AddCommand(newVizConfigureCommand(inv), newVizRestoreCommand(inv))
 	return cmd
 }
 
 type vizConfigureOptions struct {
-	g             *globals
+	inv           *invocation
 	releaseName   string
 	prometheusURL string
 	keepBundled   bool
 	heartbeat     bool
 	dryRun        bool
-	output        string
+	output        *outputFlag
 }
 
-func newVizConfigureCommand(g *globals) *cobra.Command {
-	o := &vizConfigureOptions{g: g, releaseName: defaults.ReleaseName, output: "text"}
+func newVizConfigureCommand(inv *invocation) *cobra.Command {
+	o := &vizConfigureOptions{inv: inv}
 	cmd := &cobra.Command{
 		Use:   "configure",
 		Short: "Point linkerd-viz at meshmon's Prometheus",
@@ -66,75 +60,74 @@ Prometheus meshmon did not install. Running it again changes nothing.`,
   %[1]s viz configure --keep-bundled --heartbeat
 
   # An external Prometheus
-  %[1]s viz configure --prometheus-url http://prometheus.monitoring.svc.cluster.local:9090`, g.host.Display),
+  %[1]s viz configure --prometheus-url http://prometheus.monitoring.svc.cluster.local:9090`, inv.host.Display),
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: runE(o),
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.releaseName, "release-name", o.releaseName, "Name of meshmon's Prometheus Helm release (its namespace is -n, default the viz namespace)")
+	addReleaseNameFlag(f, &o.releaseName, "Name of meshmon's Prometheus Helm release (its namespace is -n, default the viz namespace)")
 	f.StringVar(&o.prometheusURL, "prometheus-url", "", "Use this Prometheus URL instead of the release's Service")
 	f.BoolVar(&o.keepBundled, "keep-bundled", false, "Scale viz's bundled Prometheus to 0 instead of removing it (CLI-installed viz)")
 	f.BoolVar(&o.heartbeat, "heartbeat", false, "Also point the control plane's heartbeat CronJob at this Prometheus")
 	f.BoolVar(&o.dryRun, "dry-run", false, "Print every patch and object instead of writing anything")
-	f.StringVarP(&o.output, "output", "o", o.output, "Output format: text, json or yaml")
+	o.output = addOutputFlag(f, "text", "json", "yaml")
 	return cmd
 }
 
+func (o *vizConfigureOptions) Complete(*cobra.Command, []string) error { return nil }
+
 func (o *vizConfigureOptions) Validate() error {
-	if err := validateOutput(o.output, "text", "json", "yaml"); err != nil {
+	if err := o.output.validate(); err != nil {
 		return err
 	}
 	if o.prometheusURL != "" {
 		if err := viz.ValidateURL(o.prometheusURL); err != nil {
 			return usageError("--prometheus-url: %w", err)
 		}
-	} else if e := validation.IsDNS1123Label(o.releaseName); len(e) > 0 {
-		return usageError("invalid --release-name %q: %s", o.releaseName, strings.Join(e, "; "))
+		return nil
 	}
-	return nil
+	return validateReleaseName(o.releaseName)
 }
 
 // vizResult is the -o json|yaml document of configure and restore.
 type vizResult struct {
-	Install       *viz.Install `json:"install,omitempty"`
-	PrometheusURL string       `json:"prometheusURL,omitempty"`
-	DryRun        bool         `json:"dryRun"`
-	Changes       viz.Changes  `json:"changes"`
+	Install       *viz.Install   `json:"install,omitempty"`
+	PrometheusURL string         `json:"prometheusURL,omitempty"`
+	DryRun        bool           `json:"dryRun"`
+	Changes       change.Changes `json:"changes"`
 }
 
 func (o *vizConfigureOptions) Run(ctx context.Context) error {
-	c, err := o.g.kubeClients()
+	c, err := o.inv.kubeClients()
 	if err != nil {
 		return err
 	}
-	vc := vizClients(c)
-	in, err := viz.Detect(ctx, vc, o.g.vizNamespace)
+	vc := install.VizClients(c)
+	in, err := viz.Detect(ctx, vc, o.inv.vizNamespace)
 	if err != nil {
 		return err
 	}
 	url, source := o.prometheusURL, "--prometheus-url"
 	if url == "" {
-		srv, err := findMeshmonServer(ctx, c, o.g, o.releaseName)
+		srv, err := o.inv.env(false).Server(ctx, o.releaseName)
+		if errors.Is(err, release.ErrServerNotFound) {
+			return fmt.Errorf("%w\n(install it first with `%s install`, or point at another Prometheus with --prometheus-url)", err, o.inv.host.Display)
+		}
 		if err != nil {
 			return err
 		}
 		url, source = srv.URL, fmt.Sprintf("Service %s/%s of release %s", srv.Namespace, srv.Service.Name, srv.Release)
 	}
 	opts := viz.Options{
-		Namespace: o.g.vizNamespace, LinkerdNamespace: o.g.linkerdNamespace, PrometheusURL: url,
+		Namespace: o.inv.vizNamespace, LinkerdNamespace: o.inv.linkerdNamespace, PrometheusURL: url,
 		KeepBundled: o.keepBundled, Heartbeat: o.heartbeat,
 	}
-	u := o.g.ui(machineReadable(o.output))
-	if o.output == "text" {
-		fmt.Fprintln(o.g.streams.Out, describeInstall(in))
-		fmt.Fprintf(o.g.streams.Out, "Prometheus URL: %s (from %s)\n", url, source)
+	u := o.inv.ui(o.output.machineReadable())
+	if o.output.value == "text" {
+		fmt.Fprintln(o.inv.streams.Out, in.Describe())
+		fmt.Fprintf(o.inv.streams.Out, "Prometheus URL: %s (from %s)\n", url, source)
 	}
-	var changes viz.Changes
+	var changes change.Changes
 	if o.dryRun {
 		changes, err = viz.Plan(ctx, vc, opts)
 	} else {
@@ -147,7 +140,7 @@ func (o *vizConfigureOptions) Run(ctx context.Context) error {
 			p.Done(vizSummary(changes, "linkerd-viz already uses "+url, "linkerd-viz now uses "+url))
 		}
 	}
-	if perr := printVizResult(o.g.streams.Out, o.output, vizResult{Install: &in, PrometheusURL: url, DryRun: o.dryRun, Changes: changes}); perr != nil {
+	if perr := printVizResult(o.inv.streams.Out, o.output.value, vizResult{Install: &in, PrometheusURL: url, DryRun: o.dryRun, Changes: changes}); perr != nil {
 		return perr
 	}
 	if err != nil {
@@ -160,13 +153,13 @@ func (o *vizConfigureOptions) Run(ctx context.Context) error {
 }
 
 type vizRestoreOptions struct {
-	g      *globals
+	inv    *invocation
 	dryRun bool
-	output string
+	output *outputFlag
 }
 
-func newVizRestoreCommand(g *globals) *cobra.Command {
-	o := &vizRestoreOptions{g: g, output: "text"}
+func newVizRestoreCommand(inv *invocation) *cobra.Command {
+	o := &vizRestoreOptions{inv: inv}
 	cmd := &cobra.Command{
 		Use:   "restore",
 		Short: "Put back linkerd-viz's Prometheus settings from before meshmon",
@@ -175,43 +168,42 @@ namespace: metrics-api's flag, the bundled Prometheus, the Helm values, the
 heartbeat and the namespace annotation. Anything changed by someone else since
 is left alone and reported. Without a record there is nothing to do.`,
 		Example: fmt.Sprintf(`  %[1]s viz restore --dry-run
-  %[1]s viz restore`, g.host.Display),
+  %[1]s viz restore`, inv.host.Display),
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := validateOutput(o.output, "text", "json", "yaml"); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: runE(o),
 	}
 	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "Print every patch and object instead of writing anything")
-	cmd.Flags().StringVarP(&o.output, "output", "o", o.output, "Output format: text, json or yaml")
+	o.output = addOutputFlag(cmd.Flags(), "text", "json", "yaml")
 	return cmd
 }
 
+func (o *vizRestoreOptions) Complete(*cobra.Command, []string) error { return nil }
+
+func (o *vizRestoreOptions) Validate() error { return o.output.validate() }
+
 func (o *vizRestoreOptions) Run(ctx context.Context) error {
-	c, err := o.g.kubeClients()
+	c, err := o.inv.kubeClients()
 	if err != nil {
 		return err
 	}
-	vc := vizClients(c)
+	vc := install.VizClients(c)
 	res := vizResult{DryRun: o.dryRun}
 	// Restore works from the record alone; detection only describes what is there.
-	in, err := viz.Detect(ctx, vc, o.g.vizNamespace)
+	in, err := viz.Detect(ctx, vc, o.inv.vizNamespace)
 	switch {
 	case errors.Is(err, viz.ErrNotInstalled):
 		return err
 	case err == nil:
 		res.Install = &in
-		if o.output == "text" {
-			fmt.Fprintln(o.g.streams.Out, describeInstall(in))
+		if o.output.value == "text" {
+			fmt.Fprintln(o.inv.streams.Out, in.Describe())
 		}
 	}
-	opts := viz.RestoreOptions{Namespace: o.g.vizNamespace}
+	opts := viz.RestoreOptions{Namespace: o.inv.vizNamespace}
 	if o.dryRun {
 		res.Changes, err = viz.PlanRestore(ctx, vc, opts)
 	} else {
-		p := o.g.ui(machineReadable(o.output)).Progress()
+		p := o.inv.ui(o.output.machineReadable()).Progress()
 		p.Start("restoring linkerd-viz")
 		res.Changes, err = viz.Restore(ctx, vc, opts)
 		if err != nil {
@@ -220,7 +212,7 @@ func (o *vizRestoreOptions) Run(ctx context.Context) error {
 			p.Done(vizSummary(res.Changes, "nothing to restore", "linkerd-viz restored"))
 		}
 	}
-	if perr := printVizResult(o.g.streams.Out, o.output, res); perr != nil {
+	if perr := printVizResult(o.inv.streams.Out, o.output.value, res); perr != nil {
 		return perr
 	}
 	if err != nil && len(res.Changes) > 0 {
@@ -229,44 +221,7 @@ func (o *vizRestoreOptions) Run(ctx context.Context) error {
 	return err
 }
 
-// vizClients wires the Kubernetes client and Helm (release storage in Secrets) for pkg/viz.
-func vizClients(c *kube.Clients) viz.Clients {
-	return viz.Clients{
-		Kube: c.Kube,
-		Helm: func(namespace string) (*action.Configuration, error) {
-			return helmclient.New(c.Flags, namespace, nil)
-		},
-	}
-}
-
-// findMeshmonServer reads meshmon's Prometheus server from the cluster: its Service gives the URL
-// (with the cluster domain from linkerd-config), its workload the pods and ServiceAccount.
-func findMeshmonServer(ctx context.Context, c *kube.Clients, g *globals, releaseName string) (*release.Server, error) {
-	p, err := scrape.Discover(ctx, c.Kube, g.linkerdNamespace, g.vizNamespace)
-	if err != nil {
-		return nil, err
-	}
-	srv, err := release.FindServer(ctx, c.Kube, g.namespace(), releaseName, p.ClusterDomain)
-	if errors.Is(err, release.ErrServerNotFound) {
-		return nil, fmt.Errorf("%w\n(install it first with `%s install`, or point at another Prometheus with --prometheus-url)", err, g.host.Display)
-	}
-	return srv, err
-}
-
-func describeInstall(in viz.Install) string {
-	how := "the Linkerd CLI (linkerd viz install)"
-	if in.Method == viz.MethodHelm && in.Release != nil {
-		how = fmt.Sprintf("Helm (release %s/%s, revision %d, chart linkerd-viz-%s, %s)",
-			in.Release.Namespace, in.Release.Name, in.Release.Revision, in.Release.ChartVersion, in.Release.Status)
-	}
-	s := fmt.Sprintf("linkerd-viz %s in namespace %s was installed with %s", in.Version, in.Namespace, how)
-	if in.ConfiguredByMeshmon {
-		s += "; meshmon has configured it before"
-	}
-	return s
-}
-
-func vizSummary(cs viz.Changes, unchanged, changed string) string {
+func vizSummary(cs change.Changes, unchanged, changed string) string {
 	if cs.Changed() {
 		return changed
 	}
@@ -277,27 +232,5 @@ func printVizResult(w io.Writer, format string, res vizResult) error {
 	if format != "text" {
 		return printDocument(w, format, res)
 	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	for _, ch := range res.Changes {
-		ref := strings.ToLower(ch.Kind) + "/" + ch.Name
-		if ch.Namespace != "" && ch.Kind != "Namespace" {
-			ref = strings.ToLower(ch.Kind) + "/" + ch.Name + " -n " + ch.Namespace
-		}
-		action := string(ch.Action)
-		if res.DryRun {
-			action += " (dry run)"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", ref, action, ch.Detail)
-		if res.DryRun && ch.Patch != "" {
-			if err := tw.Flush(); err != nil {
-				return err
-			}
-			fmt.Fprintln(w, vizIndent(strings.TrimRight(ch.Patch, "\n"), "    "))
-		}
-	}
-	return tw.Flush()
-}
-
-func vizIndent(s, prefix string) string {
-	return prefix + strings.ReplaceAll(s, "\n", "\n"+prefix)
+	return change.WriteText(w, res.Changes, false)
 }

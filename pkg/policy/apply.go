@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/meshmon/meshmon/pkg/change"
+
 	authorizationv1 "k8s.io/api/authorization/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -28,42 +30,8 @@ type ApplyOptions struct {
 	Force bool
 }
 
-// Action says what happened to one object.
-type Action string
-
-// Actions reported in Changes.
-const (
-	ActionCreated    Action = "created"
-	ActionConfigured Action = "configured"
-	ActionUnchanged  Action = "unchanged"
-	// ActionMerged: identities were added to a MeshTLSAuthentication meshmon does not own.
-	ActionMerged  Action = "merged"
-	ActionDeleted Action = "deleted"
-	// ActionUnmerged: meshmon's identities were removed from a MeshTLSAuthentication it does not own.
-	ActionUnmerged Action = "unmerged"
-	// ActionAbsent: there was nothing to delete.
-	ActionAbsent Action = "absent"
-	// ActionKept: deliberately left alone; Detail says why.
-	ActionKept Action = "kept"
-)
-
-// Change is the outcome for one object.
-type Change struct {
-	Kind      string `json:"kind"`
-	Namespace string `json:"namespace"`
-	Name      string `json:"name"`
-	Action    Action `json:"action"`
-	// Identities added (ActionMerged) or removed (ActionUnmerged).
-	Identities []string `json:"identities,omitempty"`
-	Detail     string   `json:"detail,omitempty"`
-	DryRun     bool     `json:"dryRun,omitempty"`
-}
-
-// Changes lists outcomes in the order they happened.
-type Changes []Change
-
-func changeFor(o *unstructured.Unstructured, a Action, dryRun bool) Change {
-	return Change{Kind: o.GetKind(), Namespace: o.GetNamespace(), Name: o.GetName(), Action: a, DryRun: dryRun}
+func changeFor(o *unstructured.Unstructured, a change.Action, dryRun bool) change.Change {
+	return change.Change{Kind: o.GetKind(), Namespace: o.GetNamespace(), Name: o.GetName(), Action: a, DryRun: dryRun}
 }
 
 type step struct {
@@ -76,13 +44,13 @@ type step struct {
 // Apply writes objs (from Build) with server-side apply, except that identities are merged into
 // an existing MeshTLSAuthentication meshmon does not own. Everything that can be checked is
 // checked before the first write: CRDs, namespaces, referenced ServiceAccounts, ownership and
-// RBAC. A write that still fails stops Apply; the Changes so far are returned with the error.
-func Apply(ctx context.Context, c Clients, objs []*unstructured.Unstructured, opts ApplyOptions) (Changes, error) {
+// RBAC. A write that still fails stops Apply; the change.Changes so far are returned with the error.
+func Apply(ctx context.Context, c Clients, objs []*unstructured.Unstructured, opts ApplyOptions) (change.Changes, error) {
 	if opts.FieldManager == "" {
 		opts.FieldManager = managerName
 	}
 	if len(objs) == 0 {
-		return Changes{}, nil
+		return change.Changes{}, nil
 	}
 	objs = slices.Clone(objs)
 	sortForApply(objs)
@@ -90,9 +58,9 @@ func Apply(ctx context.Context, c Clients, objs []*unstructured.Unstructured, op
 	if err != nil {
 		return nil, err
 	}
-	changes := make(Changes, 0, len(steps))
+	changes := make(change.Changes, 0, len(steps))
 	for _, st := range steps {
-		var ch Change
+		var ch change.Change
 		if st.merge {
 			ch, err = c.merge(ctx, st, opts)
 		} else {
@@ -295,7 +263,7 @@ func (c Clients) checkAccess(ctx context.Context, steps []step) error {
 	return nil
 }
 
-func (c Clients) serverSideApply(ctx context.Context, st step, opts ApplyOptions) (Change, error) {
+func (c Clients) serverSideApply(ctx context.Context, st step, opts ApplyOptions) (change.Change, error) {
 	po := metav1.PatchOptions{FieldManager: opts.FieldManager, Force: &opts.Force}
 	if opts.DryRun {
 		po.DryRun = []string{metav1.DryRunAll}
@@ -303,18 +271,18 @@ func (c Clients) serverSideApply(ctx context.Context, st step, opts ApplyOptions
 	got, err := c.ssa().apply(ctx, st.gvr, st.obj, po)
 	if err != nil {
 		if apierrors.IsConflict(err) && !opts.Force {
-			return Change{}, fmt.Errorf("%s %s/%s: another field manager owns fields meshmon sets (someone edited it); use --force to restore meshmon's values: %w",
+			return change.Change{}, fmt.Errorf("%s %s/%s: another field manager owns fields meshmon sets (someone edited it); use --force to restore meshmon's values: %w",
 				st.obj.GetKind(), st.obj.GetNamespace(), st.obj.GetName(), err)
 		}
-		return Change{}, apiError("patch", st.gvr, st.obj.GetNamespace(), st.obj.GetName(), err)
+		return change.Change{}, apiError("patch", st.gvr, st.obj.GetNamespace(), st.obj.GetName(), err)
 	}
-	action := ActionUnchanged
+	action := change.Unchanged
 	switch {
 	case st.live == nil:
-		action = ActionCreated
+		action = change.Created
 	case st.live.GetResourceVersion() != got.GetResourceVersion() || !sameContent(st.live, got):
 		// A dry run stores nothing, so the resourceVersion stays; the content still tells.
-		action = ActionConfigured
+		action = change.Configured
 	}
 	return changeFor(st.obj, action, opts.DryRun), nil
 }
@@ -327,16 +295,16 @@ func sameContent(a, b *unstructured.Unstructured) bool {
 
 // merge is a read-modify-write guarded by resourceVersion: on a conflict it re-reads and merges
 // again, so identities another writer added in between are kept.
-func (c Clients) merge(ctx context.Context, st step, opts ApplyOptions) (Change, error) {
+func (c Clients) merge(ctx context.Context, st step, opts ApplyOptions) (change.Change, error) {
 	want, _, _ := unstructured.NestedStringSlice(st.obj.Object, "spec", "identities")
 	ri := c.Dynamic.Resource(st.gvr).Namespace(st.obj.GetNamespace())
 	uo := metav1.UpdateOptions{FieldManager: opts.FieldManager}
 	if opts.DryRun {
 		uo.DryRun = []string{metav1.DryRunAll}
 	}
-	var ch Change
+	var ch change.Change
 	err := retry.RetryOnConflict(conflictBackoff(), func() error {
-		ch = changeFor(st.obj, ActionUnchanged, opts.DryRun)
+		ch = changeFor(st.obj, change.Unchanged, opts.DryRun)
 		ch.Detail = "not managed by meshmon: already matches every scraper identity"
 		cur, err := ri.Get(ctx, st.obj.GetName(), metav1.GetOptions{})
 		if err != nil {
@@ -349,15 +317,15 @@ func (c Clients) merge(ctx context.Context, st step, opts ApplyOptions) (Change,
 		if _, err := ri.Update(ctx, cur, uo); err != nil {
 			return err
 		}
-		ch.Action, ch.Identities = ActionMerged, added
+		ch.Action, ch.Identities = change.Merged, added
 		ch.Detail = "not managed by meshmon: identities added, none removed"
 		if len(added) == 0 {
-			ch.Action, ch.Detail = ActionConfigured, "not managed by meshmon: updated meshmon's record of what it added"
+			ch.Action, ch.Detail = change.Configured, "not managed by meshmon: updated meshmon's record of what it added"
 		}
 		return nil
 	})
 	if err != nil {
-		return Change{}, apiError("update", st.gvr, st.obj.GetNamespace(), st.obj.GetName(), err)
+		return change.Change{}, apiError("update", st.gvr, st.obj.GetNamespace(), st.obj.GetName(), err)
 	}
 	return ch, nil
 }

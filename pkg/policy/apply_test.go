@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/meshmon/meshmon/pkg/change"
+
 	authorizationv1 "k8s.io/api/authorization/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -66,7 +68,7 @@ func TestApplyCreatesThenReportsUnchanged(t *testing.T) {
 		t.Fatalf("%d changes for %d objects", len(changes), len(objs))
 	}
 	for _, c := range changes {
-		if c.Action != ActionCreated {
+		if c.Action != change.Created {
 			t.Errorf("%s %s/%s: %s, want created", c.Kind, c.Namespace, c.Name, c.Action)
 		}
 	}
@@ -89,7 +91,7 @@ func TestApplyCreatesThenReportsUnchanged(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range changes {
-		if c.Action != ActionUnchanged {
+		if c.Action != change.Unchanged {
 			t.Errorf("re-apply %s %s/%s: %s, want unchanged", c.Kind, c.Namespace, c.Name, c.Action)
 		}
 	}
@@ -100,10 +102,10 @@ func TestApplyCreatesThenReportsUnchanged(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := actionsOf(changes)
-	if got["Server linkerd-viz/"+ServerName] != ActionConfigured {
+	if got["Server linkerd-viz/"+ServerName] != change.Configured {
 		t.Errorf("Server after port change: %s, want configured", got["Server linkerd-viz/"+ServerName])
 	}
-	if got["AuthorizationPolicy linkerd-viz/"+AdminAuthorizationName] != ActionUnchanged {
+	if got["AuthorizationPolicy linkerd-viz/"+AdminAuthorizationName] != change.Unchanged {
 		t.Errorf("admin AuthorizationPolicy: %s, want unchanged", got["AuthorizationPolicy linkerd-viz/"+AdminAuthorizationName])
 	}
 }
@@ -119,7 +121,7 @@ func TestApplyDryRunStoresNothing(t *testing.T) {
 		t.Errorf("dry run stored %d objects", f.count())
 	}
 	for _, c := range changes {
-		if c.Action != ActionCreated || !c.DryRun {
+		if c.Action != change.Created || !c.DryRun {
 			t.Errorf("%s %s/%s: %s dryRun=%v, want created (dry run)", c.Kind, c.Namespace, c.Name, c.Action, c.DryRun)
 		}
 	}
@@ -137,7 +139,7 @@ func TestApplyDryRunStoresNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a := actionsOf(changes)["Server linkerd-viz/"+ServerName]; a != ActionConfigured {
+	if a := actionsOf(changes)["Server linkerd-viz/"+ServerName]; a != change.Configured {
 		t.Errorf("dry-run port change: %s, want configured", a)
 	}
 	if port, _, _ := unstructured.NestedInt64(f.get(KindServer, "linkerd-viz", ServerName).Object, "spec", "port"); port != 9090 {
@@ -299,7 +301,7 @@ func TestApplyForceTakesOverUnmanagedObject(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a := actionsOf(changes)["Server linkerd-viz/"+ServerName]; a != ActionConfigured {
+	if a := actionsOf(changes)["Server linkerd-viz/"+ServerName]; a != change.Configured {
 		t.Errorf("Server: %s, want configured", a)
 	}
 	if !isManaged(f.get(KindServer, "linkerd-viz", ServerName)) {
@@ -321,13 +323,13 @@ func TestApplyMergesIntoForeignMeshTLSAuthentication(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ch Change
+	var ch change.Change
 	for _, c := range changes {
 		if c.Kind == KindMeshTLSAuthentication {
 			ch = c
 		}
 	}
-	if ch.Action != ActionMerged || !slices.Equal(ch.Identities, []string{meshmonPromID, vizPromID}) {
+	if ch.Action != change.Merged || !slices.Equal(ch.Identities, []string{meshmonPromID, vizPromID}) {
 		t.Errorf("change = %+v, want merged with prometheus-server and prometheus", ch)
 	}
 	live := f.get(KindMeshTLSAuthentication, "linkerd-viz", "scrapers")
@@ -351,7 +353,7 @@ func TestApplyMergesIntoForeignMeshTLSAuthentication(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a := actionsOf(changes)["MeshTLSAuthentication linkerd-viz/scrapers"]; a != ActionUnchanged {
+	if a := actionsOf(changes)["MeshTLSAuthentication linkerd-viz/scrapers"]; a != change.Unchanged {
 		t.Errorf("second apply: %s, want unchanged", a)
 	}
 }
@@ -413,7 +415,7 @@ func TestApplyMergeRetriesOnConflict(t *testing.T) {
 			t.Errorf("identity %s lost; have %q", want, ids)
 		}
 	}
-	if a := actionsOf(changes)["MeshTLSAuthentication linkerd-viz/scrapers"]; a != ActionMerged {
+	if a := actionsOf(changes)["MeshTLSAuthentication linkerd-viz/scrapers"]; a != change.Merged {
 		t.Errorf("action %s, want merged", a)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"slices"
 
+	"github.com/meshmon/meshmon/pkg/change"
+
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -24,15 +26,15 @@ type DeleteOptions struct {
 // first so enforcement stops before the authorizations go. It deletes only objects labelled as
 // meshmon's; from a MeshTLSAuthentication meshmon does not own it removes just the identities it
 // recorded as added. Running it again is harmless.
-func Delete(ctx context.Context, c Clients, objs []*unstructured.Unstructured, opts DeleteOptions) (Changes, error) {
+func Delete(ctx context.Context, c Clients, objs []*unstructured.Unstructured, opts DeleteOptions) (change.Changes, error) {
 	if opts.FieldManager == "" {
 		opts.FieldManager = managerName
 	}
 	gvrs, err := c.resolve(ctx, allKinds())
 	if errors.Is(err, ErrCRDsNotInstalled) {
-		changes := make(Changes, 0, len(objs))
+		changes := make(change.Changes, 0, len(objs))
 		for _, o := range objs {
-			ch := changeFor(o, ActionAbsent, opts.DryRun)
+			ch := changeFor(o, change.Absent, opts.DryRun)
 			ch.Detail = "policy.linkerd.io is not installed"
 			changes = append(changes, ch)
 		}
@@ -60,7 +62,7 @@ func Delete(ctx context.Context, c Clients, objs []*unstructured.Unstructured, o
 	sortForApply(targets)
 	slices.Reverse(targets)
 
-	changes := make(Changes, 0, len(targets))
+	changes := make(change.Changes, 0, len(targets))
 	for _, t := range targets {
 		ch, err := c.deleteOne(ctx, gvrs[t.GetKind()], t, instance, opts)
 		if err != nil {
@@ -71,22 +73,22 @@ func Delete(ctx context.Context, c Clients, objs []*unstructured.Unstructured, o
 	return changes, nil
 }
 
-func (c Clients) deleteOne(ctx context.Context, gvr schema.GroupVersionResource, t *unstructured.Unstructured, instance string, opts DeleteOptions) (Change, error) {
+func (c Clients) deleteOne(ctx context.Context, gvr schema.GroupVersionResource, t *unstructured.Unstructured, instance string, opts DeleteOptions) (change.Change, error) {
 	ri := c.Dynamic.Resource(gvr).Namespace(t.GetNamespace())
-	ch := changeFor(t, ActionAbsent, opts.DryRun)
+	ch := changeFor(t, change.Absent, opts.DryRun)
 	live, err := ri.Get(ctx, t.GetName(), metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
 		return ch, nil
 	case err != nil:
-		return Change{}, apiError("get", gvr, t.GetNamespace(), t.GetName(), err)
+		return change.Change{}, apiError("get", gvr, t.GetNamespace(), t.GetName(), err)
 	case !isManaged(live) && t.GetKind() == KindMeshTLSAuthentication:
 		return c.unmerge(ctx, gvr, t, opts)
 	case !isManaged(live):
-		ch.Action, ch.Detail = ActionKept, "not managed by meshmon"
+		ch.Action, ch.Detail = change.Kept, "not managed by meshmon"
 		return ch, nil
 	case live.GetLabels()[LabelInstance] != instance:
-		ch.Action, ch.Detail = ActionKept, "belongs to another meshmon installation ("+LabelInstance+"="+live.GetLabels()[LabelInstance]+")"
+		ch.Action, ch.Detail = change.Kept, "belongs to another meshmon installation ("+LabelInstance+"="+live.GetLabels()[LabelInstance]+")"
 		return ch, nil
 	}
 
@@ -100,25 +102,25 @@ func (c Clients) deleteOne(ctx context.Context, gvr schema.GroupVersionResource,
 	case apierrors.IsNotFound(err):
 		return ch, nil
 	case err != nil:
-		return Change{}, apiError("delete", gvr, t.GetNamespace(), t.GetName(), err)
+		return change.Change{}, apiError("delete", gvr, t.GetNamespace(), t.GetName(), err)
 	}
-	ch.Action = ActionDeleted
+	ch.Action = change.Deleted
 	return ch, nil
 }
 
 // unmerge is a read-modify-write with conflict retry, like the merge in Apply.
-func (c Clients) unmerge(ctx context.Context, gvr schema.GroupVersionResource, t *unstructured.Unstructured, opts DeleteOptions) (Change, error) {
+func (c Clients) unmerge(ctx context.Context, gvr schema.GroupVersionResource, t *unstructured.Unstructured, opts DeleteOptions) (change.Change, error) {
 	ri := c.Dynamic.Resource(gvr).Namespace(t.GetNamespace())
 	uo := metav1.UpdateOptions{FieldManager: opts.FieldManager}
 	if opts.DryRun {
 		uo.DryRun = []string{metav1.DryRunAll}
 	}
-	var ch Change
+	var ch change.Change
 	err := retry.RetryOnConflict(conflictBackoff(), func() error {
-		ch = changeFor(t, ActionKept, opts.DryRun)
+		ch = changeFor(t, change.Kept, opts.DryRun)
 		cur, err := ri.Get(ctx, t.GetName(), metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
-			ch.Action = ActionAbsent
+			ch.Action = change.Absent
 			return nil
 		}
 		if err != nil {
@@ -139,12 +141,12 @@ func (c Clients) unmerge(ctx context.Context, gvr schema.GroupVersionResource, t
 		if _, err := ri.Update(ctx, cur, uo); err != nil {
 			return err
 		}
-		ch.Action, ch.Identities = ActionUnmerged, removed
+		ch.Action, ch.Identities = change.Unmerged, removed
 		ch.Detail = "not managed by meshmon: only the identities meshmon added were removed"
 		return nil
 	})
 	if err != nil {
-		return Change{}, apiError("update", gvr, t.GetNamespace(), t.GetName(), err)
+		return change.Change{}, apiError("update", gvr, t.GetNamespace(), t.GetName(), err)
 	}
 	return ch, nil
 }

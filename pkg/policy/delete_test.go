@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/meshmon/meshmon/pkg/change"
+
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	k8stesting "k8s.io/client-go/testing"
@@ -48,16 +50,16 @@ func TestDelete(t *testing.T) {
 	got := actionsOf(changes)
 	for _, o := range objs {
 		k := o.GetKind() + " " + o.GetNamespace() + "/" + o.GetName()
-		want := ActionDeleted
+		want := change.Deleted
 		if o.GetKind() == KindMeshTLSAuthentication {
-			want = ActionUnmerged
+			want = change.Unmerged
 		}
 		if got[k] != want {
 			t.Errorf("%s: %s, want %s", k, got[k], want)
 		}
 	}
 	for _, k := range []string{"Server booksapp/" + ProxyAdminServerName, "HTTPRoute booksapp/" + ProxyMetricsRouteName, "AuthorizationPolicy booksapp/" + ProxyProbesRouteName} {
-		if got[k] != ActionDeleted {
+		if got[k] != change.Deleted {
 			t.Errorf("stale %s: %s, want deleted", k, got[k])
 		}
 	}
@@ -93,7 +95,7 @@ func TestDelete(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range changes {
-		if c.Action != ActionAbsent && c.Action != ActionKept {
+		if c.Action != change.Absent && c.Action != change.Kept {
 			t.Errorf("second delete %s %s/%s: %s", c.Kind, c.Namespace, c.Name, c.Action)
 		}
 	}
@@ -122,15 +124,15 @@ func TestDeleteKeepsUnmanagedAndOtherInstances(t *testing.T) {
 	for _, c := range changes {
 		switch c.Kind {
 		case KindServer:
-			if c.Action != ActionKept || c.Detail != "not managed by meshmon" {
+			if c.Action != change.Kept || c.Detail != "not managed by meshmon" {
 				t.Errorf("%s: %s (%s), want kept as not managed", c.Kind, c.Action, c.Detail)
 			}
 		case KindAuthorizationPolicy:
-			if c.Action != ActionKept || !strings.Contains(c.Detail, "another meshmon installation") {
+			if c.Action != change.Kept || !strings.Contains(c.Detail, "another meshmon installation") {
 				t.Errorf("%s: %s (%s), want kept as another installation's", c.Kind, c.Action, c.Detail)
 			}
 		case KindMeshTLSAuthentication:
-			if c.Action != ActionDeleted {
+			if c.Action != change.Deleted {
 				t.Errorf("%s: %s, want deleted", c.Kind, c.Action)
 			}
 		}
@@ -158,7 +160,7 @@ func TestDeleteDryRun(t *testing.T) {
 	if ids, _, _ := unstructured.NestedStringSlice(f.get(KindMeshTLSAuthentication, "linkerd-viz", "scrapers").Object, "spec", "identities"); len(ids) != 4 {
 		t.Errorf("dry run un-merged identities: %q", ids)
 	}
-	if a := actionsOf(changes)["Server linkerd-viz/"+ServerName]; a != ActionDeleted {
+	if a := actionsOf(changes)["Server linkerd-viz/"+ServerName]; a != change.Deleted {
 		t.Errorf("dry-run report for the Server: %s", a)
 	}
 }
@@ -198,7 +200,7 @@ func TestDeleteWithoutCRDs(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range changes {
-		if c.Action != ActionAbsent || !strings.Contains(c.Detail, "not installed") {
+		if c.Action != change.Absent || !strings.Contains(c.Detail, "not installed") {
 			t.Errorf("%+v", c)
 		}
 	}

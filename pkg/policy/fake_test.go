@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/meshmon/meshmon/pkg/change"
+
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -271,8 +273,8 @@ func (s *fakeSSA) apply(_ context.Context, gvr schema.GroupVersionResource, obj 
 	return out, tr.Update(gvr, out, out.GetNamespace())
 }
 
-func actionsOf(ch Changes) map[string]Action {
-	out := map[string]Action{}
+func actionsOf(ch change.Changes) map[string]change.Action {
+	out := map[string]change.Action{}
 	for _, c := range ch {
 		out[c.Kind+" "+c.Namespace+"/"+c.Name] = c.Action
 	}

@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/discovery"
 
 	"github.com/meshmon/meshmon/pkg/defaults"
+	"github.com/meshmon/meshmon/pkg/kube"
 	"github.com/meshmon/meshmon/pkg/scrape"
 )
 
@@ -34,7 +35,7 @@ type PreflightOptions struct {
 	// Repair means a release stuck pending will be repaired, so it is no failure.
 	Repair bool
 	// Extra are permissions later install steps need (e.g. patching linkerd-viz).
-	Extra []Access
+	Extra []kube.Access
 	// Steps are the later install steps' own preconditions (e.g. linkerd-viz can be
 	// rewired, the policy API is served), run after the release's.
 	Steps []func(context.Context) PreflightResult
@@ -281,7 +282,7 @@ func checkPending(t *Target, repair bool) PreflightResult {
 }
 
 func checkAccess(ctx context.Context, t *Target, o PreflightOptions) []PreflightResult {
-	ac := newAccessChecker(t.Kube)
+	ac := kube.NewAccessChecker(t.Kube)
 	access, err := ChartAccess(ctx, o.Manifest, t.Namespace, o.Mapper)
 	if err != nil {
 		return []PreflightResult{{Description: "can create the chart's objects", Err: err}}
@@ -297,7 +298,7 @@ func checkAccess(ctx context.Context, t *Target, o PreflightOptions) []Preflight
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i] = PreflightResult{Description: a.description(), Err: ac.check(ctx, a)}
+			results[i] = PreflightResult{Description: a.Description(), Err: ac.Check(ctx, a)}
 		}()
 	}
 	for i, role := range roles {
@@ -306,7 +307,7 @@ func checkAccess(ctx context.Context, t *Target, o PreflightOptions) []Preflight
 			defer wg.Done()
 			results[len(access)+i] = PreflightResult{
 				Description: "can grant ClusterRole " + role.Name + "'s permissions to Prometheus",
-				Err:         ac.checkGrant(ctx, role),
+				Err:         ac.CheckGrant(ctx, role),
 			}
 		}()
 	}

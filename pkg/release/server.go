@@ -11,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
 )
@@ -34,6 +35,8 @@ type Server struct {
 	PodLabels      map[string]string `json:"podLabels"`
 	SelectorLabels map[string]string `json:"selectorLabels"`
 	ServiceAccount string            `json:"serviceAccount"`
+	// Containers are the pod template's, for following the Service port to the pod.
+	Containers []corev1.Container `json:"-"`
 }
 
 // ErrServerNotFound means no Prometheus server of that release exists.
@@ -186,7 +189,62 @@ func (s *Server) setWorkload(kind, name string, selector *metav1.LabelSelector, 
 		s.SelectorLabels = selector.MatchLabels
 	}
 	s.ServiceAccount = tmpl.Spec.ServiceAccountName
+	s.Containers = tmpl.Spec.Containers
 	if s.ServiceAccount == "" {
 		s.ServiceAccount = "default"
 	}
+}
+
+// PortChain is the route from the Service to the pod: the Service port, its targetPort,
+// and the container port (and container) the traffic lands on.
+type PortChain struct {
+	ServicePort int32
+	TargetPort  intstr.IntOrString
+	// Container is empty when no container declares ContainerPort.
+	Container     string
+	ContainerPort int32
+}
+
+// ContainerPort follows the server's Service port to the pod port among containers (the
+// workload's pod template), the way Kubernetes routes it: a named targetPort must be a
+// declared container port; a number is used as is; none means the Service port. Policy
+// Servers match pod ports, and a check proves the chain ends at Prometheus.
+func (s *Server) ContainerPort(containers []corev1.Container) (PortChain, error) {
+	var sp *corev1.ServicePort
+	for i := range s.Service.Spec.Ports {
+		if s.Service.Spec.Ports[i].Port == s.Port {
+			sp = &s.Service.Spec.Ports[i]
+			break
+		}
+	}
+	if sp == nil {
+		return PortChain{}, fmt.Errorf("Service %s/%s has no port %d", s.Namespace, s.Service.Name, s.Port)
+	}
+	r := PortChain{ServicePort: sp.Port, TargetPort: sp.TargetPort}
+	if r.TargetPort.Type == intstr.Int && r.TargetPort.IntVal == 0 && r.TargetPort.StrVal == "" {
+		r.TargetPort = intstr.FromInt32(sp.Port)
+	}
+	if r.TargetPort.Type == intstr.String {
+		for _, c := range containers {
+			for _, cp := range c.Ports {
+				if cp.Name == r.TargetPort.StrVal {
+					r.Container, r.ContainerPort = c.Name, cp.ContainerPort
+				}
+			}
+		}
+		if r.Container == "" {
+			return r, fmt.Errorf("Service %s/%s port %d targets the port named %q, but no container of %s %s declares a port of that name, so the Service has no endpoints; set targetPort to %d or name Prometheus' container port %q",
+				s.Namespace, s.Service.Name, sp.Port, r.TargetPort.StrVal, s.WorkloadKind, s.WorkloadName, ServicePort, r.TargetPort.StrVal)
+		}
+		return r, nil
+	}
+	r.ContainerPort = r.TargetPort.IntVal
+	for _, c := range containers {
+		for _, cp := range c.Ports {
+			if cp.ContainerPort == r.ContainerPort {
+				r.Container = c.Name
+			}
+		}
+	}
+	return r, nil
 }

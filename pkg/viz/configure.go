@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/meshmon/meshmon/pkg/change"
+
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -79,7 +81,7 @@ func ValidateURL(s string) error {
 }
 
 // Plan returns what Configure would do, with every patch, writing nothing.
-func Plan(ctx context.Context, c Clients, opts Options) (Changes, error) {
+func Plan(ctx context.Context, c Clients, opts Options) (change.Changes, error) {
 	steps, err := configureSteps(ctx, c, opts)
 	if err != nil {
 		return nil, err
@@ -93,8 +95,8 @@ func Plan(ctx context.Context, c Clients, opts Options) (Changes, error) {
 // deleted (a copy kept in BackupConfigMap) or scaled to 0. The namespace annotation
 // AnnotationExternalPrometheus is set in both cases. Before the first write, the previous state
 // is recorded on the namespace (AnnotationRecord) for Restore. Running it again changes nothing.
-// On a failed write the Changes so far are returned with the error.
-func Configure(ctx context.Context, c Clients, opts Options) (Changes, error) {
+// On a failed write the change.Changes so far are returned with the error.
+func Configure(ctx context.Context, c Clients, opts Options) (change.Changes, error) {
 	steps, err := configureSteps(ctx, c, opts)
 	if err != nil {
 		return nil, err
@@ -183,23 +185,23 @@ func configureSteps(ctx context.Context, c Clients, opts Options) ([]step, error
 
 // annotationStep sets one annotation on the namespace with a merge patch.
 func annotationStep(c Clients, ns *corev1.Namespace, key, value, why string) (step, error) {
-	ch := Change{Kind: "Namespace", Name: ns.Name, Detail: fmt.Sprintf("annotation %s: %s", key, why)}
+	ch := change.Change{Kind: "Namespace", Name: ns.Name, Detail: fmt.Sprintf("annotation %s: %s", key, why)}
 	if cur, ok := ns.Annotations[key]; ok && cur == value {
-		ch.Action = ActionUnchanged
+		ch.Action = change.Unchanged
 		return step{change: ch}, nil
 	}
-	ch.Action = ActionConfigured
+	ch.Action = change.Configured
 	return mergePatchStep(c, ns.Name, ch, map[string]any{key: value})
 }
 
 // mergePatchStep writes annotations (a nil value removes one) on a namespace.
-func mergePatchStep(c Clients, namespace string, ch Change, annotations map[string]any) (step, error) {
+func mergePatchStep(c Clients, namespace string, ch change.Change, annotations map[string]any) (step, error) {
 	body, err := encodePatch(map[string]any{"metadata": map[string]any{"annotations": annotations}})
 	if err != nil {
 		return step{}, err
 	}
 	ch.Patch = string(body)
-	return step{change: ch, run: func(ctx context.Context, _ *Change) error {
+	return step{change: ch, run: func(ctx context.Context, _ *change.Change) error {
 		_, err := c.Kube.CoreV1().Namespaces().Patch(ctx, namespace, types.MergePatchType, body, metav1.PatchOptions{FieldManager: fieldManager})
 		if err != nil {
 			return writeError("patch", "namespace", "", namespace, err)
@@ -222,12 +224,12 @@ func argStep(c Clients, namespace, kind, name string, pod *corev1.PodSpec, podPa
 	if part.Tokens == nil {
 		part.Tokens = []string{}
 	}
-	ch := Change{Kind: kind, Namespace: namespace, Name: name, Detail: fmt.Sprintf("container %s: -%s=%s", container, PrometheusURLFlag, value)}
+	ch := change.Change{Kind: kind, Namespace: namespace, Name: name, Detail: fmt.Sprintf("container %s: -%s=%s", container, PrometheusURLFlag, value)}
 	if f.found && f.value == value {
-		ch.Action = ActionUnchanged
+		ch.Action = change.Unchanged
 		return step{change: ch}, part, nil
 	}
-	ch.Action = ActionConfigured
+	ch.Action = change.Configured
 	if f.found {
 		ch.Detail += fmt.Sprintf(" (was %s)", f.value)
 	}
@@ -235,7 +237,7 @@ func argStep(c Clients, namespace, kind, name string, pod *corev1.PodSpec, podPa
 	return s, part, err
 }
 
-func argsPatchStep(c Clients, ch Change, podPath string, index int, container string, oldArgs, newArgs []string) (step, error) {
+func argsPatchStep(c Clients, ch change.Change, podPath string, index int, container string, oldArgs, newArgs []string) (step, error) {
 	base := fmt.Sprintf("%s/containers/%d", podPath, index)
 	ops := []jsonOp{{Op: "test", Path: base + "/name", Value: container}}
 	if oldArgs != nil {
@@ -248,7 +250,7 @@ func argsPatchStep(c Clients, ch Change, podPath string, index int, container st
 	}
 	ch.Patch = string(body)
 	ns, name, kind := ch.Namespace, ch.Name, ch.Kind
-	return step{change: ch, run: func(ctx context.Context, _ *Change) error {
+	return step{change: ch, run: func(ctx context.Context, _ *change.Change) error {
 		var err error
 		po := metav1.PatchOptions{FieldManager: fieldManager}
 		if kind == "CronJob" {
@@ -267,7 +269,7 @@ func argsPatchStep(c Clients, ch Change, podPath string, index int, container st
 // to 0.
 func bundledSteps(ctx context.Context, c Clients, st *state, old *record, keep bool) ([]step, *bundledRecord, error) {
 	ns := st.install.Namespace
-	ch := Change{Kind: "Deployment", Namespace: ns, Name: BundledPrometheus}
+	ch := change.Change{Kind: "Deployment", Namespace: ns, Name: BundledPrometheus}
 	var oldPart *bundledRecord
 	if old != nil {
 		oldPart = old.Bundled
@@ -276,11 +278,11 @@ func bundledSteps(ctx context.Context, c Clients, st *state, old *record, keep b
 	if d == nil {
 		switch {
 		case oldPart != nil && oldPart.Mode == bundledDeleted && keep:
-			ch.Action, ch.Detail = ActionUnchanged, "deleted by an earlier configure (a copy is in ConfigMap "+BackupConfigMap+"); run `viz restore` first to keep it scaled to 0 instead"
+			ch.Action, ch.Detail = change.Unchanged, "deleted by an earlier configure (a copy is in ConfigMap "+BackupConfigMap+"); run `viz restore` first to keep it scaled to 0 instead"
 		case oldPart != nil && oldPart.Mode == bundledDeleted:
-			ch.Action, ch.Detail = ActionUnchanged, "deleted by an earlier configure; a copy is in ConfigMap "+BackupConfigMap
+			ch.Action, ch.Detail = change.Unchanged, "deleted by an earlier configure; a copy is in ConfigMap "+BackupConfigMap
 		default:
-			ch.Action, ch.Detail = ActionAbsent, "viz's bundled Prometheus is not installed"
+			ch.Action, ch.Detail = change.Absent, "viz's bundled Prometheus is not installed"
 		}
 		return []step{{change: ch}}, oldPart, nil
 	}
@@ -292,10 +294,10 @@ func bundledSteps(ctx context.Context, c Clients, st *state, old *record, keep b
 	if keep {
 		part.Mode = bundledScaled
 		if replicas(d) == 0 {
-			ch.Action, ch.Detail = ActionUnchanged, "viz's bundled Prometheus is scaled to 0"
+			ch.Action, ch.Detail = change.Unchanged, "viz's bundled Prometheus is scaled to 0"
 			return []step{{change: ch}}, part, nil
 		}
-		ch.Action, ch.Detail = ActionScaled, fmt.Sprintf("replicas %d -> 0 (--keep-bundled)", replicas(d))
+		ch.Action, ch.Detail = change.Scaled, fmt.Sprintf("replicas %d -> 0 (--keep-bundled)", replicas(d))
 		s, err := replicasStep(c, ch, d, 0)
 		return []step{s}, part, err
 	}
@@ -314,9 +316,9 @@ func bundledSteps(ctx context.Context, c Clients, st *state, old *record, keep b
 			return nil, nil, fmt.Errorf("rendering ConfigMap %s: %w", BackupConfigMap, err)
 		}
 		steps = append(steps, step{
-			change: Change{Kind: "ConfigMap", Namespace: ns, Name: BackupConfigMap, Action: ActionCreated,
+			change: change.Change{Kind: "ConfigMap", Namespace: ns, Name: BackupConfigMap, Action: change.Created,
 				Detail: "copy of Deployment " + BundledPrometheus + " for `viz restore`", Patch: string(body)},
-			run: func(ctx context.Context, _ *Change) error {
+			run: func(ctx context.Context, _ *change.Change) error {
 				_, err := c.Kube.CoreV1().ConfigMaps(ns).Create(ctx, cm, metav1.CreateOptions{FieldManager: fieldManager})
 				if err != nil {
 					return writeError("create", "ConfigMap", ns, BackupConfigMap, err)
@@ -327,10 +329,10 @@ func bundledSteps(ctx context.Context, c Clients, st *state, old *record, keep b
 	case err != nil:
 		return nil, nil, fmt.Errorf("reading ConfigMap %s/%s: %w", ns, BackupConfigMap, err)
 	}
-	ch.Action, ch.Detail = ActionDeleted, "viz's bundled Prometheus; a copy is in ConfigMap "+BackupConfigMap
+	ch.Action, ch.Detail = change.Deleted, "viz's bundled Prometheus; a copy is in ConfigMap "+BackupConfigMap
 	uid, rv := d.UID, d.ResourceVersion
 	ch.Patch = fmt.Sprintf("DELETE apps/v1 Deployment %s/%s (preconditions: uid %s, resourceVersion %s)", ns, d.Name, uid, rv)
-	steps = append(steps, step{change: ch, run: func(ctx context.Context, _ *Change) error {
+	steps = append(steps, step{change: ch, run: func(ctx context.Context, _ *change.Change) error {
 		// The preconditions stop a delete of a Deployment changed since it was copied.
 		err := c.Kube.AppsV1().Deployments(ns).Delete(ctx, BundledPrometheus, metav1.DeleteOptions{
 			Preconditions: &metav1.Preconditions{UID: &uid, ResourceVersion: &rv},
@@ -344,7 +346,7 @@ func bundledSteps(ctx context.Context, c Clients, st *state, old *record, keep b
 }
 
 // replicasStep sets spec.replicas, testing the current value first.
-func replicasStep(c Clients, ch Change, d *appsv1.Deployment, to int32) (step, error) {
+func replicasStep(c Clients, ch change.Change, d *appsv1.Deployment, to int32) (step, error) {
 	var ops []jsonOp
 	if d.Spec.Replicas != nil {
 		ops = append(ops, jsonOp{Op: "test", Path: "/spec/replicas", Value: *d.Spec.Replicas})
@@ -356,7 +358,7 @@ func replicasStep(c Clients, ch Change, d *appsv1.Deployment, to int32) (step, e
 	}
 	ch.Patch = string(body)
 	ns, name := d.Namespace, d.Name
-	return step{change: ch, run: func(ctx context.Context, _ *Change) error {
+	return step{change: ch, run: func(ctx context.Context, _ *change.Change) error {
 		_, err := c.Kube.AppsV1().Deployments(ns).Patch(ctx, name, types.JSONPatchType, body, metav1.PatchOptions{FieldManager: fieldManager})
 		if err != nil {
 			return writeError("patch", "Deployment", ns, name, err)
@@ -369,14 +371,14 @@ func heartbeatStep(ctx context.Context, c Clients, linkerdNS, value string) (ste
 	cj, err := c.Kube.BatchV1().CronJobs(linkerdNS).Get(ctx, DefaultHeartbeatName, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
-		return step{change: Change{Kind: "CronJob", Namespace: linkerdNS, Name: DefaultHeartbeatName, Action: ActionAbsent,
+		return step{change: change.Change{Kind: "CronJob", Namespace: linkerdNS, Name: DefaultHeartbeatName, Action: change.Absent,
 			Detail: "the control plane runs no heartbeat (disabled at install)"}}, nil, nil
 	case err != nil:
 		return step{}, nil, fmt.Errorf("reading CronJob %s/%s: %w", linkerdNS, DefaultHeartbeatName, err)
 	}
 	s, part, err := argStep(c, linkerdNS, "CronJob", cj.Name, &cj.Spec.JobTemplate.Spec.Template.Spec,
 		"/spec/jobTemplate/spec/template/spec", heartbeatContainerName(cj), value)
-	if err == nil && cj.Labels[managedByLabel] == "Helm" && s.change.Action == ActionConfigured {
+	if err == nil && cj.Labels[managedByLabel] == "Helm" && s.change.Action == change.Configured {
 		s.change.Detail += "; the control plane is Helm-managed: also set prometheusUrl in its values, or its next upgrade reverts this"
 	}
 	return s, part, err

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/meshmon/meshmon/pkg/change"
+
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -90,8 +92,8 @@ func containerArgs(t *testing.T, pod corev1.PodSpec, name string) []string {
 	return nil
 }
 
-func actions(cs Changes) map[string]Action {
-	out := map[string]Action{}
+func actions(cs change.Changes) map[string]change.Action {
+	out := map[string]change.Action{}
 	for _, c := range cs {
 		out[c.Kind+"/"+c.Name+"/"+c.Detail[:min(len(c.Detail), 30)]] = c.Action
 	}
@@ -183,7 +185,7 @@ func TestConfigureRestoreCLIRoundTrip(t *testing.T) {
 		t.Errorf("second configure changed something: %+v", again)
 	}
 	for _, ch := range again {
-		if ch.Action != ActionUnchanged {
+		if ch.Action != change.Unchanged {
 			t.Errorf("second configure: %s %s is %q, want unchanged", ch.Kind, ch.Name, ch.Action)
 		}
 	}
@@ -217,7 +219,7 @@ func TestConfigureRestoreCLIRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(none) != 1 || none[0].Action != ActionAbsent || len(writes(kc)) != 0 {
+	if len(none) != 1 || none[0].Action != change.Absent || len(writes(kc)) != 0 {
 		t.Errorf("a second restore should do nothing; got %+v, writes %v", none, writes(kc))
 	}
 }
@@ -240,7 +242,7 @@ func TestKeepBundledThenRemove(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a := actionOf(changes, "Deployment", BundledPrometheus); a != ActionDeleted {
+	if a := actionOf(changes, "Deployment", BundledPrometheus); a != change.Deleted {
 		t.Errorf("bundled Prometheus: %q, want deleted", a)
 	}
 	if _, err := Restore(ctx, c, RestoreOptions{Namespace: "linkerd-viz"}); err != nil {
@@ -251,7 +253,7 @@ func TestKeepBundledThenRemove(t *testing.T) {
 	}
 }
 
-func actionOf(cs Changes, kind, name string) Action {
+func actionOf(cs change.Changes, kind, name string) change.Action {
 	for _, c := range cs {
 		if c.Kind == kind && c.Name == name {
 			return c.Action
@@ -277,7 +279,7 @@ func TestRestoreLeavesLaterEditsAlone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a := actionOf(changes, "Deployment", MetricsAPIName); a != ActionKept {
+	if a := actionOf(changes, "Deployment", MetricsAPIName); a != change.Kept {
 		t.Errorf("metrics-api: %q, want kept", a)
 	}
 	d, _ = kc.AppsV1().Deployments("linkerd-viz").Get(ctx, MetricsAPIName, metav1.GetOptions{})

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/meshmon/meshmon/pkg/change"
+
 	"helm.sh/helm/v4/pkg/action"
 	"helm.sh/helm/v4/pkg/kube"
 	rcommon "helm.sh/helm/v4/pkg/release/common"
@@ -56,9 +58,9 @@ func helmConfigureStep(c Clients, rel *releasev1.Release, opts Options) (step, *
 		PrometheusURL: previous(rel.Config, valuePrometheusURL), PrometheusMap: hasMap,
 		PrometheusEnabled: previous(pm, valueEnabled),
 	}
-	ch := Change{Kind: "HelmRelease", Namespace: rel.Namespace, Name: rel.Name}
+	ch := change.Change{Kind: "HelmRelease", Namespace: rel.Namespace, Name: rel.Name}
 	if rel.Config[valuePrometheusURL] == opts.PrometheusURL && pm[valueEnabled] == false {
-		ch.Action = ActionUnchanged
+		ch.Action = change.Unchanged
 		ch.Detail = fmt.Sprintf("revision %d already has prometheusUrl=%s and prometheus.enabled=false", rel.Version, opts.PrometheusURL)
 		return step{change: ch}, part, nil
 	}
@@ -70,14 +72,14 @@ func helmConfigureStep(c Clients, rel *releasev1.Release, opts Options) (step, *
 	if err != nil {
 		return step{}, nil, fmt.Errorf("rendering Helm values: %w", err)
 	}
-	ch.Action = ActionUpgraded
+	ch.Action = change.Upgraded
 	ch.Detail = fmt.Sprintf("chart %s from revision %d, other values reused: prometheusUrl=%s, prometheus.enabled=false",
 		chartRef(rel), rel.Version, opts.PrometheusURL)
 	if opts.KeepBundled {
 		ch.Detail += " (--keep-bundled does not apply: the chart itself removes its Prometheus)"
 	}
 	ch.Patch = fmt.Sprintf("# helm upgrade %s --namespace %s --reuse-values <stored chart %s> with:\n%s", rel.Name, rel.Namespace, chartRef(rel), body)
-	return step{change: ch, run: func(ctx context.Context, ch *Change) error {
+	return step{change: ch, run: func(ctx context.Context, ch *change.Change) error {
 		up, err := newUpgrade(c, rel, opts.HelmTimeout, "meshmon viz configure")
 		if err != nil {
 			return err
@@ -91,7 +93,7 @@ func helmConfigureStep(c Clients, rel *releasev1.Release, opts Options) (step, *
 // meshmon's value, and upgrades with exactly the resulting values.
 func helmRestoreStep(c Clients, rec *record, rel *releasev1.Release, timeout time.Duration) (step, error) {
 	h := rec.Helm
-	ch := Change{Kind: "HelmRelease", Namespace: rel.Namespace, Name: rel.Name}
+	ch := change.Change{Kind: "HelmRelease", Namespace: rel.Namespace, Name: rel.Name}
 	// A copy: MergeValues never modifies its inputs.
 	config := release.MergeValues(rel.Config)
 	var restored, kept []string
@@ -112,7 +114,7 @@ func helmRestoreStep(c Clients, rec *record, rel *releasev1.Release, timeout tim
 		kept = append(kept, "prometheus.enabled is no longer false")
 	}
 	if len(restored) == 0 {
-		ch.Action, ch.Detail = ActionKept, "values changed since meshmon configured viz: "+fmt.Sprint(kept)
+		ch.Action, ch.Detail = change.Kept, "values changed since meshmon configured viz: "+fmt.Sprint(kept)
 		return step{change: ch}, nil
 	}
 	if err := requireDeployed(rel); err != nil {
@@ -122,13 +124,13 @@ func helmRestoreStep(c Clients, rec *record, rel *releasev1.Release, timeout tim
 	if err != nil {
 		return step{}, fmt.Errorf("rendering Helm values: %w", err)
 	}
-	ch.Action = ActionUpgraded
+	ch.Action = change.Upgraded
 	ch.Detail = fmt.Sprintf("chart %s from revision %d: %v back to their values before meshmon (revision %d)", chartRef(rel), rel.Version, restored, h.Revision)
 	if len(kept) > 0 {
 		ch.Detail += fmt.Sprintf("; left as is: %v", kept)
 	}
 	ch.Patch = fmt.Sprintf("# helm upgrade %s --namespace %s --reset-values <stored chart %s> with:\n%s", rel.Name, rel.Namespace, chartRef(rel), body)
-	return step{change: ch, run: func(ctx context.Context, ch *Change) error {
+	return step{change: ch, run: func(ctx context.Context, ch *change.Change) error {
 		up, err := newUpgrade(c, rel, timeout, "meshmon viz restore")
 		if err != nil {
 			return err
@@ -152,7 +154,7 @@ func newUpgrade(c Clients, rel *releasev1.Release, timeout time.Duration, descri
 	return up, nil
 }
 
-func runUpgrade(ctx context.Context, up *action.Upgrade, rel *releasev1.Release, vals map[string]any, ch *Change) error {
+func runUpgrade(ctx context.Context, up *action.Upgrade, rel *releasev1.Release, vals map[string]any, ch *change.Change) error {
 	r, err := up.RunWithContext(ctx, rel.Name, rel.Chart, vals)
 	if err != nil {
 		return fmt.Errorf("upgrading Helm release %s/%s: %w; `helm history %s -n %s` shows its state", rel.Namespace, rel.Name, err, rel.Name, rel.Namespace)

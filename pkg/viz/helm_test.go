@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/meshmon/meshmon/pkg/change"
+
 	"helm.sh/helm/v4/pkg/action"
 	"helm.sh/helm/v4/pkg/chart/common"
 	"helm.sh/helm/v4/pkg/chart/v2/loader"
@@ -92,7 +94,7 @@ func TestConfigureRestoreHelmRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if a := actionOf(changes, "HelmRelease", "linkerd-viz"); a != ActionUpgraded {
+			if a := actionOf(changes, "HelmRelease", "linkerd-viz"); a != change.Upgraded {
 				t.Fatalf("release: %q, want upgraded; changes %+v", a, changes)
 			}
 			rel := lastRevision(t, cfg, "linkerd-viz")

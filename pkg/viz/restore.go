@@ -6,6 +6,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/meshmon/meshmon/pkg/change"
+
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -23,7 +25,7 @@ type RestoreOptions struct {
 }
 
 // PlanRestore returns what Restore would do, with every patch, writing nothing.
-func PlanRestore(ctx context.Context, c Clients, opts RestoreOptions) (Changes, error) {
+func PlanRestore(ctx context.Context, c Clients, opts RestoreOptions) (change.Changes, error) {
 	steps, err := restoreSteps(ctx, c, opts)
 	if err != nil {
 		return nil, err
@@ -34,9 +36,9 @@ func PlanRestore(ctx context.Context, c Clients, opts RestoreOptions) (Changes, 
 // Restore puts back what Configure changed, from the record on the namespace: metrics-api's
 // flag, the bundled Prometheus (recreated from its copy, or scaled back), the Helm values, the
 // heartbeat flag and the namespace annotation. A value changed by someone else since configure
-// is left alone (ActionKept). The record is removed last, so an interrupted restore can be run
+// is left alone (change.Kept). The record is removed last, so an interrupted restore can be run
 // again; without a record there is nothing to do and no error.
-func Restore(ctx context.Context, c Clients, opts RestoreOptions) (Changes, error) {
+func Restore(ctx context.Context, c Clients, opts RestoreOptions) (change.Changes, error) {
 	steps, err := restoreSteps(ctx, c, opts)
 	if err != nil {
 		return nil, err
@@ -60,7 +62,7 @@ func restoreSteps(ctx context.Context, c Clients, opts RestoreOptions) ([]step, 
 		return nil, err
 	}
 	if rec == nil {
-		return []step{{change: Change{Kind: "Namespace", Name: ns.Name, Action: ActionAbsent,
+		return []step{{change: change.Change{Kind: "Namespace", Name: ns.Name, Action: change.Absent,
 			Detail: fmt.Sprintf("no annotation %s: meshmon has not configured linkerd-viz here, nothing to restore", AnnotationRecord)}}}, nil
 	}
 
@@ -100,7 +102,7 @@ func restoreSteps(ctx context.Context, c Clients, opts RestoreOptions) ([]step, 
 
 	// Last: the namespace annotation back, and the record gone.
 	ann := map[string]any{AnnotationRecord: nil}
-	ch := Change{Kind: "Namespace", Name: ns.Name, Action: ActionConfigured, Detail: "removed meshmon's record " + AnnotationRecord}
+	ch := change.Change{Kind: "Namespace", Name: ns.Name, Action: change.Configured, Detail: "removed meshmon's record " + AnnotationRecord}
 	if p := rec.ExternalPrometheus; p != nil {
 		switch cur, ok := ns.Annotations[AnnotationExternalPrometheus]; {
 		case ok && cur != rec.URL:
@@ -122,14 +124,14 @@ func restoreSteps(ctx context.Context, c Clients, opts RestoreOptions) ([]step, 
 
 // argRestoreStep puts back the flag's original tokens while meshmon's value is in place.
 func argRestoreStep(ctx context.Context, c Clients, p *previousArg, meshmonURL string) (step, error) {
-	ch := Change{Kind: p.Kind, Namespace: p.Namespace, Name: p.Name}
+	ch := change.Change{Kind: p.Kind, Namespace: p.Namespace, Name: p.Name}
 	var pod *corev1.PodSpec
 	var podPath string
 	switch p.Kind {
 	case "Deployment":
 		d, err := c.Kube.AppsV1().Deployments(p.Namespace).Get(ctx, p.Name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
-			ch.Action, ch.Detail = ActionAbsent, "deleted since configure; nothing to restore"
+			ch.Action, ch.Detail = change.Absent, "deleted since configure; nothing to restore"
 			return step{change: ch}, nil
 		}
 		if err != nil {
@@ -139,7 +141,7 @@ func argRestoreStep(ctx context.Context, c Clients, p *previousArg, meshmonURL s
 	case "CronJob":
 		cj, err := c.Kube.BatchV1().CronJobs(p.Namespace).Get(ctx, p.Name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
-			ch.Action, ch.Detail = ActionAbsent, "deleted since configure; nothing to restore"
+			ch.Action, ch.Detail = change.Absent, "deleted since configure; nothing to restore"
 			return step{change: ch}, nil
 		}
 		if err != nil {
@@ -151,21 +153,21 @@ func argRestoreStep(ctx context.Context, c Clients, p *previousArg, meshmonURL s
 	}
 	i := slices.IndexFunc(pod.Containers, func(ct corev1.Container) bool { return ct.Name == p.Container })
 	if i < 0 {
-		ch.Action, ch.Detail = ActionKept, fmt.Sprintf("container %s is gone; left as is", p.Container)
+		ch.Action, ch.Detail = change.Kept, fmt.Sprintf("container %s is gone; left as is", p.Container)
 		return step{change: ch}, nil
 	}
 	args := pod.Containers[i].Args
 	f := findFlag(args, PrometheusURLFlag)
 	if !f.found || f.value != meshmonURL {
-		ch.Action, ch.Detail = ActionKept, fmt.Sprintf("container %s: -%s is %s now, not meshmon's; left as is", p.Container, PrometheusURLFlag, showFlag(f))
+		ch.Action, ch.Detail = change.Kept, fmt.Sprintf("container %s: -%s is %s now, not meshmon's; left as is", p.Container, PrometheusURLFlag, showFlag(f))
 		return step{change: ch}, nil
 	}
 	restored := replaceTokens(args, f, p.Tokens)
 	if slices.Equal(restored, args) {
-		ch.Action, ch.Detail = ActionUnchanged, fmt.Sprintf("container %s: -%s was already %s", p.Container, PrometheusURLFlag, meshmonURL)
+		ch.Action, ch.Detail = change.Unchanged, fmt.Sprintf("container %s: -%s was already %s", p.Container, PrometheusURLFlag, meshmonURL)
 		return step{change: ch}, nil
 	}
-	ch.Action = ActionConfigured
+	ch.Action = change.Configured
 	ch.Detail = fmt.Sprintf("container %s: -%s back to %s", p.Container, PrometheusURLFlag, showTokens(p.Tokens))
 	return argsPatchStep(c, ch, podPath, i, p.Container, args, restored)
 }
@@ -186,7 +188,7 @@ func showTokens(t []string) string {
 
 // bundledRestoreSteps recreate the bundled Prometheus from its copy, or scale it back.
 func bundledRestoreSteps(ctx context.Context, c Clients, ns string, b *bundledRecord) ([]step, error) {
-	ch := Change{Kind: "Deployment", Namespace: ns, Name: BundledPrometheus}
+	ch := change.Change{Kind: "Deployment", Namespace: ns, Name: BundledPrometheus}
 	d, err := c.Kube.AppsV1().Deployments(ns).Get(ctx, BundledPrometheus, metav1.GetOptions{})
 	if err != nil && !apierrors.IsNotFound(err) {
 		return nil, fmt.Errorf("reading Deployment %s/%s: %w", ns, BundledPrometheus, err)
@@ -196,16 +198,16 @@ func bundledRestoreSteps(ctx context.Context, c Clients, ns string, b *bundledRe
 	if b.Mode == bundledScaled {
 		switch {
 		case !exists:
-			ch.Action, ch.Detail = ActionAbsent, "deleted since configure; nothing to scale"
+			ch.Action, ch.Detail = change.Absent, "deleted since configure; nothing to scale"
 			return []step{{change: ch}}, nil
 		case replicas(d) != 0:
-			ch.Action, ch.Detail = ActionKept, fmt.Sprintf("scaled to %d since configure; left as is", replicas(d))
+			ch.Action, ch.Detail = change.Kept, fmt.Sprintf("scaled to %d since configure; left as is", replicas(d))
 			return []step{{change: ch}}, nil
 		case b.Replicas == 0:
-			ch.Action, ch.Detail = ActionUnchanged, "was at 0 replicas before meshmon"
+			ch.Action, ch.Detail = change.Unchanged, "was at 0 replicas before meshmon"
 			return []step{{change: ch}}, nil
 		}
-		ch.Action, ch.Detail = ActionScaled, fmt.Sprintf("replicas 0 -> %d", b.Replicas)
+		ch.Action, ch.Detail = change.Scaled, fmt.Sprintf("replicas 0 -> %d", b.Replicas)
 		s, err := replicasStep(c, ch, d, b.Replicas)
 		return []step{s}, err
 	}
@@ -213,7 +215,7 @@ func bundledRestoreSteps(ctx context.Context, c Clients, ns string, b *bundledRe
 	cm, err := c.Kube.CoreV1().ConfigMaps(ns).Get(ctx, BackupConfigMap, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err) && exists:
-		ch.Action, ch.Detail = ActionKept, "exists again (recreated by someone else); left as is"
+		ch.Action, ch.Detail = change.Kept, "exists again (recreated by someone else); left as is"
 		return []step{{change: ch}}, nil
 	case apierrors.IsNotFound(err):
 		return nil, fmt.Errorf("ConfigMap %s/%s, meshmon's copy of the bundled Prometheus Deployment, is missing, so it cannot be recreated; "+
@@ -223,7 +225,7 @@ func bundledRestoreSteps(ctx context.Context, c Clients, ns string, b *bundledRe
 	}
 	var steps []step
 	if exists {
-		ch.Action, ch.Detail = ActionKept, "exists again (recreated by someone else); left as is"
+		ch.Action, ch.Detail = change.Kept, "exists again (recreated by someone else); left as is"
 		steps = append(steps, step{change: ch})
 	} else {
 		dep, err := deploymentFromBackup(cm)
@@ -234,8 +236,8 @@ func bundledRestoreSteps(ctx context.Context, c Clients, ns string, b *bundledRe
 		if err != nil {
 			return nil, fmt.Errorf("rendering Deployment %s: %w", BundledPrometheus, err)
 		}
-		ch.Action, ch.Detail, ch.Patch = ActionCreated, "viz's bundled Prometheus, from ConfigMap "+BackupConfigMap, string(body)
-		steps = append(steps, step{change: ch, run: func(ctx context.Context, _ *Change) error {
+		ch.Action, ch.Detail, ch.Patch = change.Created, "viz's bundled Prometheus, from ConfigMap "+BackupConfigMap, string(body)
+		steps = append(steps, step{change: ch, run: func(ctx context.Context, _ *change.Change) error {
 			_, err := c.Kube.AppsV1().Deployments(ns).Create(ctx, dep, metav1.CreateOptions{FieldManager: fieldManager})
 			if err != nil && !apierrors.IsAlreadyExists(err) {
 				return writeError("create", "Deployment", ns, BundledPrometheus, err)
@@ -245,9 +247,9 @@ func bundledRestoreSteps(ctx context.Context, c Clients, ns string, b *bundledRe
 	}
 	uid := cm.UID
 	steps = append(steps, step{
-		change: Change{Kind: "ConfigMap", Namespace: ns, Name: BackupConfigMap, Action: ActionDeleted, Detail: "meshmon's copy, no longer needed",
+		change: change.Change{Kind: "ConfigMap", Namespace: ns, Name: BackupConfigMap, Action: change.Deleted, Detail: "meshmon's copy, no longer needed",
 			Patch: fmt.Sprintf("DELETE v1 ConfigMap %s/%s", ns, BackupConfigMap)},
-		run: func(ctx context.Context, _ *Change) error {
+		run: func(ctx context.Context, _ *change.Change) error {
 			err := c.Kube.CoreV1().ConfigMaps(ns).Delete(ctx, BackupConfigMap, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
 			if err != nil && !apierrors.IsNotFound(err) {
 				return writeError("delete", "ConfigMap", ns, BackupConfigMap, err)

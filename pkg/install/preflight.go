@@ -1,4 +1,4 @@
-package cli
+package install
 
 import (
 	"context"
@@ -15,25 +15,16 @@ type meshSteps struct {
 	viz, heartbeat, policy bool
 }
 
-// meshAccess are the permissions the viz and policy steps need, checked in
-// preflight so that a user who may install the chart but not rewire viz is
-// stopped before the release is written.
-func meshAccess(vizNS, linkerdNS string, s meshSteps) []release.Access {
-	var a []release.Access
+// meshAccess are the permissions the viz and policy steps need, as their packages state
+// them, checked in preflight so that a user who may install the chart but not rewire viz
+// is stopped before the release is written.
+func meshAccess(vizNS, linkerdNS string, s meshSteps) []kube.Access {
+	var a []kube.Access
 	if s.viz {
-		a = append(a,
-			release.Access{Group: "", Resource: "namespaces", Verbs: []string{"get", "patch"}, Kind: "Namespaces", Why: "to annotate linkerd-viz's namespace with the external Prometheus"},
-			release.Access{Group: "apps", Resource: "deployments", Namespace: vizNS, Verbs: []string{"get", "patch", "delete"}, Kind: "Deployments", Why: "to point metrics-api at the new Prometheus and remove the bundled one"},
-			release.Access{Group: "", Resource: "configmaps", Namespace: vizNS, Verbs: []string{"get", "create", "update"}, Kind: "ConfigMaps", Why: "to keep a backup of the bundled Prometheus for 'viz restore'"},
-		)
-		if s.heartbeat {
-			a = append(a, release.Access{Group: "batch", Resource: "cronjobs", Namespace: linkerdNS, Verbs: []string{"get", "patch"}, Kind: "CronJobs", Why: "to point the heartbeat at the new Prometheus"})
-		}
+		a = append(a, viz.RequiredAccess(vizNS, linkerdNS, s.heartbeat)...)
 	}
 	if s.policy {
-		for _, r := range []string{"servers", "authorizationpolicies", "meshtlsauthentications", "networkauthentications"} {
-			a = append(a, release.Access{Group: policy.Group, Resource: r, Namespace: vizNS, Verbs: []string{"get", "create", "patch"}, Kind: r, Why: "to protect Prometheus with Linkerd policy"})
-		}
+		a = append(a, policy.RequiredAccess(vizNS)...)
 	}
 	return a
 }
@@ -46,12 +37,12 @@ func meshPreflight(c *kube.Clients, vizNS string, s meshSteps) []func(context.Co
 	if s.viz {
 		steps = append(steps, func(ctx context.Context) release.PreflightResult {
 			r := release.PreflightResult{Description: "linkerd-viz in " + vizNS + " can be rewired"}
-			in, err := viz.Detect(ctx, vizClients(c), vizNS)
+			in, err := viz.Detect(ctx, VizClients(c), vizNS)
 			if err != nil {
 				r.Err = err
 				return r
 			}
-			r.Note = describeInstall(in)
+			r.Note = in.Describe()
 			return r
 		})
 	}
@@ -66,8 +57,29 @@ func meshPreflight(c *kube.Clients, vizNS string, s meshSteps) []func(context.Co
 	return steps
 }
 
-// preflightCategory shows preflight results in the check format: what
-// `check --pre` prints is exactly what install checks before writing.
+// PreflightCategory runs install's preflight (with install's defaults: every step, the
+// chart's usual objects) for release name, asking for storageClass as install would, and
+// shows its results in the check format: what `check --pre` prints is exactly what
+// install checks before writing.
+func (e *Env) PreflightCategory(ctx context.Context, name, storageClass string) healthcheck.Category {
+	c, err := e.Clients()
+	if err == nil {
+		var t *release.Target
+		if t, err = e.target(c, name); err == nil {
+			steps := meshSteps{viz: true, policy: true}
+			return preflightCategory(release.Preflight(ctx, t, release.PreflightOptions{
+				LinkerdNamespace: e.LinkerdNamespace,
+				VizNamespace:     e.VizNamespace,
+				StorageClass:     storageClass,
+				Mapper:           c.Mapper,
+				Extra:            meshAccess(e.VizNamespace, e.LinkerdNamespace, steps),
+				Steps:            meshPreflight(c, e.VizNamespace, steps),
+			}))
+		}
+	}
+	return preflightCategory([]release.PreflightResult{{Description: "can initialize the Kubernetes client", Err: err}})
+}
+
 func preflightCategory(results []release.PreflightResult) healthcheck.Category {
 	cat := healthcheck.Category{Name: "meshmon-pre-install"}
 	for _, r := range results {

@@ -1,0 +1,163 @@
+package install
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/meshmon/meshmon/pkg/change"
+	"github.com/meshmon/meshmon/pkg/defaults"
+	"github.com/meshmon/meshmon/pkg/kube"
+	"github.com/meshmon/meshmon/pkg/policy"
+	"github.com/meshmon/meshmon/pkg/release"
+	"github.com/meshmon/meshmon/pkg/ui"
+	"github.com/meshmon/meshmon/pkg/viz"
+)
+
+// UninstallOptions say what one uninstall removes.
+type UninstallOptions struct {
+	ReleaseName string
+	// DeleteData deletes the data volume claim too.
+	DeleteData bool
+	// Timeout bounds the wait for the objects to be deleted.
+	Timeout time.Duration
+	// SkipViz leaves linkerd-viz as it is; SkipPolicy leaves the policy objects.
+	SkipViz    bool
+	SkipPolicy bool
+	// MTLSAuthenticationName is the one install merged meshmon's identities into, if any.
+	MTLSAuthenticationName string
+}
+
+// uninstallation is what the steps of one uninstall share.
+type uninstallation struct {
+	env      *Env
+	opts     *UninstallOptions
+	progress ui.Progress
+	clients  *kube.Clients
+	target   *release.Target
+}
+
+// Uninstall runs the uninstall pipeline. Restoring linkerd-viz and deleting the policies
+// come before the release removal, so nothing keeps pointing at, or protecting, a
+// Prometheus that is gone.
+func Uninstall(ctx context.Context, e *Env, o UninstallOptions) error {
+	un := &uninstallation{env: e, opts: &o, progress: e.UI.Progress()}
+	return runSteps(ctx, un.steps())
+}
+
+func (un *uninstallation) steps() []step {
+	steps := []step{{name: "connect", run: un.connect}}
+	if !un.opts.SkipViz {
+		steps = append(steps, step{name: "viz", run: un.restoreViz})
+	}
+	if !un.opts.SkipPolicy {
+		steps = append(steps, step{name: "policy", run: un.deletePolicy})
+	}
+	return append(steps, step{name: "release", run: un.removeRelease})
+}
+
+func (un *uninstallation) connect(context.Context) error {
+	clients, err := un.env.Clients()
+	if err != nil {
+		return err
+	}
+	un.clients = clients
+	un.target, err = un.env.target(clients, un.opts.ReleaseName)
+	return err
+}
+
+// restoreViz puts linkerd-viz back as it was before install, from the record
+// configure left on its namespace; without a record there is nothing to do.
+func (un *uninstallation) restoreViz(ctx context.Context) error {
+	e, p := un.env, un.progress
+	p.Start("Restoring linkerd-viz")
+	changes, err := viz.Restore(ctx, VizClients(un.clients), viz.RestoreOptions{Namespace: e.VizNamespace})
+	switch {
+	case errors.Is(err, viz.ErrNotInstalled):
+		p.Done("linkerd-viz is not installed; nothing to restore")
+		return nil
+	case err != nil:
+		p.Fail("restoring linkerd-viz failed")
+		if len(changes) > 0 {
+			_ = change.WriteText(e.Out, changes, false)
+		}
+		return fmt.Errorf("%w\n(nothing was uninstalled; fix the cause and run uninstall again, or pass --skip-viz to leave linkerd-viz as it is)", err)
+	}
+	if changes.Changed() {
+		p.Done("linkerd-viz restored")
+	} else {
+		p.Done("linkerd-viz had nothing of meshmon's to restore")
+	}
+	return change.WriteText(e.Out, changes, false)
+}
+
+// deletePolicy removes meshmon's authorization objects and takes meshmon's
+// identities out of a MeshTLSAuthentication it merged into.
+func (un *uninstallation) deletePolicy(ctx context.Context) error {
+	e, p := un.env, un.progress
+	p.Start("Deleting the Linkerd authorization policy")
+	pol, err := e.ReadPolicy(ctx, PolicyInput{ReleaseName: un.opts.ReleaseName, MTLSAuthenticationName: un.opts.MTLSAuthenticationName}, true)
+	if err != nil {
+		p.Fail("cannot read the policy")
+		return fmt.Errorf("%w\n(nothing was uninstalled; pass --skip-policy to leave the policy objects in place)", err)
+	}
+	objs, err := policy.Build(pol.Spec)
+	if err != nil {
+		p.Fail("cannot name the policy objects")
+		return err
+	}
+	changes, err := policy.Delete(ctx, pol.Clients, objs, policy.DeleteOptions{})
+	switch {
+	case errors.Is(err, policy.ErrCRDsNotInstalled):
+		p.Done("Linkerd policy CRDs are not installed; no policy to delete")
+		return nil
+	case err != nil:
+		p.Fail("deleting the authorization policy failed")
+		return fmt.Errorf("%w\n(nothing was uninstalled; fix the cause and run uninstall again, or pass --skip-policy)", err)
+	}
+	p.Done("authorization policy deleted")
+	return change.WriteText(e.Out, changes, true)
+}
+
+func (un *uninstallation) removeRelease(ctx context.Context) error {
+	e, t, p, out := un.env, un.target, un.progress, un.env.Out
+	p.Start(fmt.Sprintf("Uninstalling release %s from namespace %s", t.Release, t.Namespace))
+	res, err := release.Uninstall(ctx, t, release.UninstallOptions{DeleteData: un.opts.DeleteData, Timeout: un.opts.Timeout, OnStatus: p.Update})
+	if errors.Is(err, release.ErrNotInstalled) {
+		p.Fail("nothing to uninstall")
+		return fmt.Errorf("release %s is not installed in namespace %s and left no data volume there; nothing to uninstall (pass -n/--release-name if it was installed elsewhere)", t.Release, t.Namespace)
+	}
+	if err != nil {
+		p.Fail("uninstall failed")
+		return err
+	}
+	if res.Revision != 0 {
+		p.Done(fmt.Sprintf("release %s removed", t.Release))
+		fmt.Fprintf(out, "Uninstalled release %s (revision %d) from namespace %s.\n", t.Release, res.Revision, t.Namespace)
+	} else {
+		p.Done(fmt.Sprintf("release %s was already gone", t.Release))
+		fmt.Fprintf(out, "Release %s was not installed in namespace %s; only its data volume was left.\n", t.Release, t.Namespace)
+	}
+	for _, v := range res.Deleted {
+		fmt.Fprintf(out, "Deleted the data volume: %s.\n", v)
+		if v.ReclaimPolicy == "Retain" && v.PersistentVolume != "" {
+			fmt.Fprintf(out, "PersistentVolume %s has reclaim policy Retain: the data stays on it until you delete it (kubectl delete pv %s).\n", v.PersistentVolume, v.PersistentVolume)
+		}
+	}
+	for _, v := range res.Kept {
+		fmt.Fprintf(out, "Kept the data volume: %s.\n", v)
+	}
+	if len(res.Kept) > 0 {
+		fmt.Fprintf(out, "A later '%s install' in this namespace with release name %s uses it again. To delete it: %s uninstall --delete-data -n %s", e.Host, t.Release, e.Host, t.Namespace)
+		if t.Release != defaults.ReleaseName {
+			fmt.Fprintf(out, " --release-name %s", t.Release)
+		}
+		fmt.Fprintf(out, ", or kubectl delete pvc -n %s", t.Namespace)
+		for _, v := range res.Kept {
+			fmt.Fprintf(out, " %s", v.Claim)
+		}
+		fmt.Fprintln(out)
+	}
+	return nil
+}

@@ -1,0 +1,80 @@
+package install
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/meshmon/meshmon/pkg/defaults"
+)
+
+func TestUninstallRemovesTheRelease(t *testing.T) {
+	te := newTestEnv(t)
+	te.deployed(t, defaults.ReleaseName)
+	err := Uninstall(context.Background(), te.Env, UninstallOptions{ReleaseName: defaults.ReleaseName, Timeout: time.Minute, SkipViz: true, SkipPolicy: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "Uninstalled release prometheus (revision 1) from namespace linkerd-viz.\n"; te.out.String() != want {
+		t.Errorf("report:\n%s\nwant:\n%s", te.out, want)
+	}
+	if _, err := te.helm.Releases.Deployed(defaults.ReleaseName); err == nil {
+		t.Error("the release is still deployed")
+	}
+}
+
+func TestUninstallOfNothingSaysWhereItLooked(t *testing.T) {
+	te := newTestEnv(t)
+	err := Uninstall(context.Background(), te.Env, UninstallOptions{ReleaseName: "other", Timeout: time.Minute, SkipViz: true, SkipPolicy: true})
+	if err == nil || !strings.Contains(err.Error(), "release other is not installed in namespace linkerd-viz and left no data volume there") {
+		t.Fatalf("error %v, want the release and namespace named", err)
+	}
+	if te.out.Len() != 0 {
+		t.Errorf("report %q, want none", te.out)
+	}
+}
+
+// viz and the policy go before the release, so nothing points at, or protects, a
+// Prometheus that is gone; with nothing of meshmon's in either, each step says so and goes on.
+func TestUninstallStepOrder(t *testing.T) {
+	te := newTestEnv(t, linkerd()...)
+	te.deployed(t, defaults.ReleaseName)
+	if err := Uninstall(context.Background(), te.Env, UninstallOptions{ReleaseName: defaults.ReleaseName, Timeout: time.Minute}); err != nil {
+		t.Fatalf("%v\n%s", err, te.errOut)
+	}
+	progress := te.errOut.String()
+	var at []int
+	for _, line := range []string{
+		"Restoring linkerd-viz",
+		"linkerd-viz had nothing of meshmon's to restore",
+		"Deleting the Linkerd authorization policy",
+		"authorization policy deleted",
+		"Uninstalling release prometheus from namespace linkerd-viz",
+		"release prometheus removed",
+	} {
+		i := strings.Index(progress, line)
+		if i < 0 {
+			t.Fatalf("progress lacks %q:\n%s", line, progress)
+		}
+		at = append(at, i)
+	}
+	for i := 1; i < len(at); i++ {
+		if at[i] < at[i-1] {
+			t.Errorf("steps out of order:\n%s", progress)
+		}
+	}
+}
+
+// A step that fails stops the pipeline before the release is touched.
+func TestUninstallStopsBeforeTheReleaseWhenThePolicyCannotBeRead(t *testing.T) {
+	te := newTestEnv(t) // no linkerd-config: the policy's trust domain is unknown
+	te.deployed(t, defaults.ReleaseName)
+	err := Uninstall(context.Background(), te.Env, UninstallOptions{ReleaseName: defaults.ReleaseName, Timeout: time.Minute, SkipViz: true})
+	if err == nil || !strings.Contains(err.Error(), "nothing was uninstalled; pass --skip-policy") {
+		t.Fatalf("error %v, want the policy step's explanation", err)
+	}
+	if _, err := te.helm.Releases.Deployed(defaults.ReleaseName); err != nil {
+		t.Errorf("the release was removed although the policy step failed: %v", err)
+	}
+}
