@@ -490,7 +490,7 @@ func (f *fixture) kubeObjects() []runtime.Object {
 				Capacity: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("50Gi")}},
 		},
 		&corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: pvName}, Spec: corev1.PersistentVolumeSpec{PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimRetain}},
-		&storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: storageName, Annotations: map[string]string{isDefaultClassAnnotation: "true"}}, Provisioner: "kubernetes.io/no-provisioner"},
+		&storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: storageName, Annotations: map[string]string{kube.DefaultStorageClassAnnotation: "true"}}, Provisioner: "kubernetes.io/no-provisioner"},
 		&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: viz.MetricsAPIName, Namespace: vizNS, Annotations: map[string]string{viz.AnnotationCreatedBy: "linkerd/cli " + vizVersion}},
 			Spec: appsv1.DeploymentSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{
 				{Name: viz.MetricsAPIName, Args: []string{"-controller-namespace=linkerd", "-prometheus-url=" + serverURL}}, proxyContainerSpec()}}}}},

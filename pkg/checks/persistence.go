@@ -12,21 +12,18 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshmon/meshmon/pkg/healthcheck"
+	"github.com/meshmon/meshmon/pkg/kube"
 	"github.com/meshmon/meshmon/pkg/release"
 )
 
 // defaultTSDBPath is Prometheus' --storage.tsdb.path default, relative to its working directory.
 const defaultTSDBPath = "data/"
-
-// isDefaultClassAnnotation marks the cluster's default StorageClass.
-const isDefaultClassAnnotation = "storageclass.kubernetes.io/is-default-class"
 
 // claims are the data volume claims of the server.
 type claims struct {
@@ -325,7 +322,7 @@ func (e *Env) checkStorageClass(ctx context.Context) error {
 		return err
 	}
 	if def == "" {
-		return fmt.Errorf("PVC %s asks for the default StorageClass, but the cluster has none; mark one as default (annotation %s=true) or reinstall with --storage-class", claim.Name, isDefaultClassAnnotation)
+		return fmt.Errorf("PVC %s asks for the default StorageClass, but the cluster has none; mark one as default (annotation %s=true) or reinstall with --storage-class", claim.Name, kube.DefaultStorageClassAnnotation)
 	}
 	return healthcheck.Detail("\t* " + def + " (default)")
 }
@@ -340,20 +337,10 @@ func defaultStorageClass(ctx context.Context, e *Env) (string, error) {
 	if err != nil {
 		return "", apiErr("list", "storageclasses", "", "", err)
 	}
-	var defaults []storagev1.StorageClass
-	for _, sc := range list.Items {
-		if sc.Annotations[isDefaultClassAnnotation] == "true" {
-			defaults = append(defaults, sc)
-		}
+	if defaults := kube.DefaultStorageClasses(list.Items); len(defaults) > 0 {
+		return defaults[0], nil
 	}
-	if len(defaults) == 0 {
-		return "", nil
-	}
-	// Kubernetes picks the newest default when several are marked.
-	slices.SortFunc(defaults, func(a, b storagev1.StorageClass) int {
-		return b.CreationTimestamp.Compare(a.CreationTimestamp.Time)
-	})
-	return defaults[0].Name, nil
+	return "", nil
 }
 
 func (e *Env) checkAccessMode(ctx context.Context) error {

@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/discovery"
 
 	"github.com/meshmon/meshmon/pkg/defaults"
+	"github.com/meshmon/meshmon/pkg/kube"
 	"github.com/meshmon/meshmon/pkg/scrape"
 )
 
@@ -156,11 +157,6 @@ func checkNamespace(ctx context.Context, t *Target, ns, desc, fix string) Prefli
 	return r
 }
 
-// defaultClassAnnotations mark a StorageClass as the cluster default (GA and beta).
-func defaultClassAnnotations() []string {
-	return []string{"storageclass.kubernetes.io/is-default-class", "storageclass.beta.kubernetes.io/is-default-class"}
-}
-
 // checkStorageClass makes sure the PVC can get a class; "-" (no class) has nothing to
 // check and returns ok false.
 func checkStorageClass(ctx context.Context, t *Target, class string) (PreflightResult, bool) {
@@ -180,16 +176,11 @@ func checkStorageClass(ctx context.Context, t *Target, class string) (PreflightR
 		}
 		return r, true
 	}
-	var names, defaults []string
+	var names []string
 	for _, sc := range list.Items {
 		names = append(names, sc.Name)
-		for _, a := range defaultClassAnnotations() {
-			if sc.Annotations[a] == "true" {
-				defaults = append(defaults, sc.Name)
-				break
-			}
-		}
 	}
+	defaults := kube.DefaultStorageClasses(list.Items)
 	available := "none exist"
 	if len(names) > 0 {
 		available = "available: " + strings.Join(names, ", ")
