@@ -242,7 +242,7 @@ func (e *Env) linkerdParams(ctx context.Context) (scrape.Params, error) {
 		case apierrors.IsNotFound(err):
 			return scrape.Params{}, fmt.Errorf("no ConfigMap %s in namespace %q: the Linkerd control plane is not installed there; install Linkerd, or name its namespace with -L/--linkerd-namespace", scrape.LinkerdConfigName, ns)
 		case err != nil:
-			return scrape.Params{}, apiErr("get", "configmaps", ns, scrape.LinkerdConfigName, err)
+			return scrape.Params{}, kube.ExplainAPIError("get", "configmaps", ns, scrape.LinkerdConfigName, err)
 		}
 		if cm.Namespace == "" {
 			cm = cm.DeepCopy()
@@ -273,13 +273,13 @@ func (e *Env) vizNamespaceObject(ctx context.Context) (*corev1.Namespace, error)
 			case apierrors.IsNotFound(err):
 				return nil, fmt.Errorf("namespace %q does not exist, so linkerd-viz is not installed there; install it (linkerd viz install | kubectl apply -f -) or name its namespace with --viz-namespace", name)
 			case err != nil:
-				return nil, apiErr("get", "namespaces", "", name, err)
+				return nil, kube.ExplainAPIError("get", "namespaces", "", name, err)
 			}
 			return ns, nil
 		}
 		list, err := kc.CoreV1().Namespaces().List(ctx, metav1.ListOptions{LabelSelector: scrape.VizExtensionSelector})
 		if err != nil {
-			return nil, apiErr("list", "namespaces", "", "", err)
+			return nil, kube.ExplainAPIError("list", "namespaces", "", "", err)
 		}
 		switch len(list.Items) {
 		case 0:
@@ -344,7 +344,7 @@ func (e *Env) ServerPods(ctx context.Context) ([]corev1.Pod, error) {
 		}
 		list, err := kc.CoreV1().Pods(s.Namespace).List(ctx, metav1.ListOptions{LabelSelector: serverSelector(s)})
 		if err != nil {
-			return nil, apiErr("list", "pods", s.Namespace, "", err)
+			return nil, kube.ExplainAPIError("list", "pods", s.Namespace, "", err)
 		}
 		return list.Items, nil
 	})
@@ -383,7 +383,7 @@ func (e *Env) Installed(ctx context.Context) (bool, error) {
 	}
 	svcs, err := kc.CoreV1().Services(ns).List(ctx, metav1.ListOptions{LabelSelector: release.ServerSelector(e.opts.ReleaseName).String()})
 	if err != nil {
-		return false, apiErr("list", "services", ns, "", err)
+		return false, kube.ExplainAPIError("list", "services", ns, "", err)
 	}
 	if len(svcs.Items) > 0 {
 		return true, nil

@@ -61,7 +61,7 @@ func (e *Env) dataClaims(ctx context.Context) (*claims, error) {
 			case apierrors.IsNotFound(err):
 				continue
 			case err != nil:
-				return nil, apiErr("get", "persistentvolumeclaims", s.Namespace, n, err)
+				return nil, kube.ExplainAPIError("get", "persistentvolumeclaims", s.Namespace, n, err)
 			}
 			c.Found[n] = pvc
 		}
@@ -313,7 +313,7 @@ func (e *Env) checkStorageClass(ctx context.Context) error {
 		case apierrors.IsNotFound(err):
 			return fmt.Errorf("PVC %s asks for StorageClass %q, which does not exist, so no volume can be provisioned for it; create the class or reinstall with --storage-class naming an existing one (kubectl get storageclass)", claim.Name, *sc)
 		case err != nil:
-			return apiErr("get", "storageclasses", "", *sc, err)
+			return kube.ExplainAPIError("get", "storageclasses", "", *sc, err)
 		}
 		return healthcheck.Detail("\t* " + *sc)
 	}
@@ -335,7 +335,7 @@ func defaultStorageClass(ctx context.Context, e *Env) (string, error) {
 	}
 	list, err := kc.StorageV1().StorageClasses().List(ctx, metav1.ListOptions{})
 	if err != nil {
-		return "", apiErr("list", "storageclasses", "", "", err)
+		return "", kube.ExplainAPIError("list", "storageclasses", "", "", err)
 	}
 	if defaults := kube.DefaultStorageClasses(list.Items); len(defaults) > 0 {
 		return defaults[0], nil
@@ -380,7 +380,7 @@ func (e *Env) checkReclaimPolicy(ctx context.Context) error {
 		}
 		pv, err := kc.CoreV1().PersistentVolumes().Get(ctx, pvc.Spec.VolumeName, metav1.GetOptions{})
 		if err != nil {
-			return apiErr("get", "persistentvolumes", "", pvc.Spec.VolumeName, err)
+			return kube.ExplainAPIError("get", "persistentvolumes", "", pvc.Spec.VolumeName, err)
 		}
 		if pv.Spec.PersistentVolumeReclaimPolicy == corev1.PersistentVolumeReclaimDelete {
 			deleting = append(deleting, pv.Name)

@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/meshmon/meshmon/pkg/healthcheck"
+	"github.com/meshmon/meshmon/pkg/kube"
 	"github.com/meshmon/meshmon/pkg/policy"
 	"github.com/meshmon/meshmon/pkg/prom"
 )
@@ -84,7 +85,7 @@ func (e *Env) policyState(ctx context.Context) (*policyState, error) {
 		}
 		list, err := c.Dynamic.Resource(serversGVR).Namespace(s.Namespace).List(ctx, metav1.ListOptions{})
 		if err != nil {
-			return nil, apiErr("list", "servers."+policy.Group, s.Namespace, "", err)
+			return nil, kube.ExplainAPIError("list", "servers."+policy.Group, s.Namespace, "", err)
 		}
 		return &policyState{
 			spec: spec, status: st, servers: list.Items,
@@ -365,7 +366,7 @@ func (e *Env) checkPolicyServiceAccounts(ctx context.Context) error {
 	ns := ps.spec.PrometheusNamespace
 	list, err := c.Dynamic.Resource(authorizationGVR).Namespace(ns).List(ctx, metav1.ListOptions{})
 	if err != nil {
-		return apiErr("list", "authorizationpolicies."+policy.Group, ns, "", err)
+		return kube.ExplainAPIError("list", "authorizationpolicies."+policy.Group, ns, "", err)
 	}
 	type saRef struct{ ns, name, by string }
 	var refs []saRef
@@ -396,7 +397,7 @@ func (e *Env) checkPolicyServiceAccounts(ctx context.Context) error {
 		case apierrors.IsNotFound(err):
 			missing = append(missing, fmt.Sprintf("ServiceAccount %s/%s (authorized by %s)", r.ns, r.name, r.by))
 		case err != nil:
-			return apiErr("get", "serviceaccounts", r.ns, r.name, err)
+			return kube.ExplainAPIError("get", "serviceaccounts", r.ns, r.name, err)
 		}
 	}
 	if len(missing) > 0 {

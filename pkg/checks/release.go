@@ -49,7 +49,7 @@ func (e *Env) serverWorkload(ctx context.Context) (*workload, error) {
 		if s.WorkloadKind == "StatefulSet" {
 			st, err := kc.AppsV1().StatefulSets(s.Namespace).Get(ctx, s.WorkloadName, metav1.GetOptions{})
 			if err != nil {
-				return nil, apiErr("get", "statefulsets", s.Namespace, s.WorkloadName, err)
+				return nil, kube.ExplainAPIError("get", "statefulsets", s.Namespace, s.WorkloadName, err)
 			}
 			w.Replicas, w.ReadyReplicas, w.Template = replicas(st.Spec.Replicas), st.Status.ReadyReplicas, st.Spec.Template
 			w.ClaimTemplates = st.Spec.VolumeClaimTemplates
@@ -59,7 +59,7 @@ func (e *Env) serverWorkload(ctx context.Context) (*workload, error) {
 		}
 		d, err := kc.AppsV1().Deployments(s.Namespace).Get(ctx, s.WorkloadName, metav1.GetOptions{})
 		if err != nil {
-			return nil, apiErr("get", "deployments", s.Namespace, s.WorkloadName, err)
+			return nil, kube.ExplainAPIError("get", "deployments", s.Namespace, s.WorkloadName, err)
 		}
 		w.Replicas, w.ReadyReplicas, w.Template = replicas(d.Spec.Replicas), d.Status.ReadyReplicas, d.Spec.Template
 		return w, nil

@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/meshmon/meshmon/pkg/healthcheck"
+	"github.com/meshmon/meshmon/pkg/kube"
 	"github.com/meshmon/meshmon/pkg/prom"
 	"github.com/meshmon/meshmon/pkg/scrape"
 )
@@ -169,7 +170,7 @@ func (e *Env) meshedPods(ctx context.Context) ([]string, error) {
 	for {
 		list, err := kc.CoreV1().Pods(e.opts.DataPlaneNamespace).List(ctx, opts)
 		if err != nil {
-			return nil, apiErr("list", "pods", e.opts.DataPlaneNamespace, "", err)
+			return nil, kube.ExplainAPIError("list", "pods", e.opts.DataPlaneNamespace, "", err)
 		}
 		for i := range list.Items {
 			pod := &list.Items[i]

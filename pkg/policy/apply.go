@@ -15,6 +15,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/util/retry"
+
+	"github.com/meshmon/meshmon/pkg/kube"
 )
 
 // ApplyOptions tune Apply.
@@ -126,7 +128,7 @@ func (c Clients) plan(ctx context.Context, objs []*unstructured.Unstructured, op
 		switch {
 		case apierrors.IsNotFound(err):
 		case err != nil:
-			return nil, apiError("get", st.gvr, o.GetNamespace(), o.GetName(), err)
+			return nil, kube.ExplainAPIError("get", kube.ResourceName(st.gvr), o.GetNamespace(), o.GetName(), err)
 		default:
 			st.live = live
 		}
@@ -212,7 +214,7 @@ func (c Clients) checkReferences(ctx context.Context, objs []*unstructured.Unstr
 		case apierrors.IsNotFound(err):
 			errs = append(errs, fmt.Errorf("namespace %q does not exist", ns))
 		case err != nil:
-			return apiError("get", nsGVR, "", ns, err)
+			return kube.ExplainAPIError("get", kube.ResourceName(nsGVR), "", ns, err)
 		}
 	}
 
@@ -245,7 +247,7 @@ func (c Clients) checkReferences(ctx context.Context, objs []*unstructured.Unstr
 					errs = append(errs, fmt.Errorf("ServiceAccount %s (authorized by %s %s/%s) does not exist; is linkerd-viz installed in %q?", sa, o.GetKind(), o.GetNamespace(), o.GetName(), sa.Namespace))
 				}
 			case err != nil:
-				return apiError("get", saGVR, sa.Namespace, sa.Name, err)
+				return kube.ExplainAPIError("get", kube.ResourceName(saGVR), sa.Namespace, sa.Name, err)
 			}
 		}
 	}
@@ -306,7 +308,7 @@ func (c Clients) serverSideApply(ctx context.Context, st step, opts ApplyOptions
 			return Change{}, fmt.Errorf("%s %s/%s: another field manager owns fields meshmon sets (someone edited it); use --force to restore meshmon's values: %w",
 				st.obj.GetKind(), st.obj.GetNamespace(), st.obj.GetName(), err)
 		}
-		return Change{}, apiError("patch", st.gvr, st.obj.GetNamespace(), st.obj.GetName(), err)
+		return Change{}, kube.ExplainAPIError("patch", kube.ResourceName(st.gvr), st.obj.GetNamespace(), st.obj.GetName(), err)
 	}
 	action := ActionUnchanged
 	switch {
@@ -357,7 +359,7 @@ func (c Clients) merge(ctx context.Context, st step, opts ApplyOptions) (Change,
 		return nil
 	})
 	if err != nil {
-		return Change{}, apiError("update", st.gvr, st.obj.GetNamespace(), st.obj.GetName(), err)
+		return Change{}, kube.ExplainAPIError("update", kube.ResourceName(st.gvr), st.obj.GetNamespace(), st.obj.GetName(), err)
 	}
 	return ch, nil
 }

@@ -10,6 +10,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/util/retry"
+
+	"github.com/meshmon/meshmon/pkg/kube"
 )
 
 // DeleteOptions tune Delete.
@@ -79,7 +81,7 @@ func (c Clients) deleteOne(ctx context.Context, gvr schema.GroupVersionResource,
 	case apierrors.IsNotFound(err):
 		return ch, nil
 	case err != nil:
-		return Change{}, apiError("get", gvr, t.GetNamespace(), t.GetName(), err)
+		return Change{}, kube.ExplainAPIError("get", kube.ResourceName(gvr), t.GetNamespace(), t.GetName(), err)
 	case !isManaged(live) && t.GetKind() == KindMeshTLSAuthentication:
 		return c.unmerge(ctx, gvr, t, opts)
 	case !isManaged(live):
@@ -100,7 +102,7 @@ func (c Clients) deleteOne(ctx context.Context, gvr schema.GroupVersionResource,
 	case apierrors.IsNotFound(err):
 		return ch, nil
 	case err != nil:
-		return Change{}, apiError("delete", gvr, t.GetNamespace(), t.GetName(), err)
+		return Change{}, kube.ExplainAPIError("delete", kube.ResourceName(gvr), t.GetNamespace(), t.GetName(), err)
 	}
 	ch.Action = ActionDeleted
 	return ch, nil
@@ -144,7 +146,7 @@ func (c Clients) unmerge(ctx context.Context, gvr schema.GroupVersionResource, t
 		return nil
 	})
 	if err != nil {
-		return Change{}, apiError("update", gvr, t.GetNamespace(), t.GetName(), err)
+		return Change{}, kube.ExplainAPIError("update", kube.ResourceName(gvr), t.GetNamespace(), t.GetName(), err)
 	}
 	return ch, nil
 }

@@ -7,9 +7,10 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
+
+	"github.com/meshmon/meshmon/pkg/kube"
 )
 
 // Linkerd names this package reads.
@@ -71,13 +72,13 @@ func ClusterDefaultInboundPolicy(linkerdConfig *corev1.ConfigMap) (string, error
 // MeshedNamespaces returns, sorted, the namespaces with a live pod that runs a linkerd-proxy
 // container (a regular one or a native sidecar). It makes one paginated list of pods carrying
 // Linkerd's control-plane label, whatever the number of pods or namespaces.
-func MeshedNamespaces(ctx context.Context, kube kubernetes.Interface) ([]string, error) {
+func MeshedNamespaces(ctx context.Context, kc kubernetes.Interface) ([]string, error) {
 	opts := metav1.ListOptions{LabelSelector: controlPlaneNSLabel, Limit: meshedPodsPageSize}
 	seen := map[string]bool{}
 	for {
-		pods, err := kube.CoreV1().Pods(metav1.NamespaceAll).List(ctx, opts)
+		pods, err := kc.CoreV1().Pods(metav1.NamespaceAll).List(ctx, opts)
 		if err != nil {
-			return nil, apiError("list", schema.GroupVersionResource{Version: "v1", Resource: "pods"}, "", "", err)
+			return nil, kube.ExplainAPIError("list", "pods", "", "", err)
 		}
 		for i := range pods.Items {
 			p := &pods.Items[i]
