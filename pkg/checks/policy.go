@@ -18,6 +18,7 @@ import (
 
 	"github.com/meshmon/meshmon/pkg/healthcheck"
 	"github.com/meshmon/meshmon/pkg/kube"
+	"github.com/meshmon/meshmon/pkg/linkerd"
 	"github.com/meshmon/meshmon/pkg/policy"
 	"github.com/meshmon/meshmon/pkg/prom"
 )
@@ -89,7 +90,7 @@ func (e *Env) policyState(ctx context.Context) (*policyState, error) {
 		}
 		return &policyState{
 			spec: spec, status: st, servers: list.Items,
-			identity: policy.Identity(s.ServiceAccount, s.Namespace, p.LinkerdNamespace, p.TrustDomain),
+			identity: linkerd.Identity(s.ServiceAccount, s.Namespace, p.LinkerdNamespace, p.TrustDomain),
 		}, nil
 	})
 }
@@ -458,7 +459,7 @@ func (e *Env) authzSummary(ctx context.Context) (prom.ServerAuthz, error) {
 }
 
 func metricsAPIIdentity(ps *policyState) string {
-	return policy.Identity(policy.DefaultMetricsAPIServiceAccount, ps.spec.VizNamespace, ps.spec.LinkerdNamespace, ps.spec.TrustDomain)
+	return linkerd.Identity(policy.DefaultMetricsAPIServiceAccount, ps.spec.VizNamespace, ps.spec.LinkerdNamespace, ps.spec.TrustDomain)
 }
 
 func (e *Env) checkAuthzAllowed(ctx context.Context) error {

@@ -35,12 +35,6 @@ func bulletList(items []string, limit int) string {
 	return b.String()
 }
 
-func joinSorted(items []string) string {
-	s := slices.Clone(items)
-	slices.Sort(s)
-	return strings.Join(s, ", ")
-}
-
 func sortNewestFirst(revs []*releasev1.Release) {
 	slices.SortFunc(revs, func(a, b *releasev1.Release) int { return cmp.Compare(b.Version, a.Version) })
 }

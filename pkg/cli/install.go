@@ -14,8 +14,8 @@ import (
 
 	"github.com/meshmon/meshmon/pkg/defaults"
 	"github.com/meshmon/meshmon/pkg/kube"
+	"github.com/meshmon/meshmon/pkg/linkerd"
 	"github.com/meshmon/meshmon/pkg/release"
-	"github.com/meshmon/meshmon/pkg/scrape"
 	"github.com/meshmon/meshmon/pkg/ui"
 )
 
@@ -137,7 +137,7 @@ func (o *installOptions) Validate() error {
 	if o.skipPolicy && (len(o.policy.clients) > 0 || len(o.policy.federateFrom) > 0 || o.policy.mtlsName != "") {
 		return usageError("--allow-client, --allow-federate-from and --mtls-authentication shape the policy and cannot be combined with --skip-policy")
 	}
-	probe := o.valuesOptions(scrape.Defaults())
+	probe := o.valuesOptions(linkerd.Defaults())
 	if _, _, err := probe.Resolve(); err != nil {
 		return usageError("%w", err)
 	}
@@ -154,7 +154,7 @@ func (o *installOptions) Validate() error {
 }
 
 // valuesOptions are the flags' values for the cluster described by params.
-func (o *installOptions) valuesOptions(params scrape.Params) release.ValuesOptions {
+func (o *installOptions) valuesOptions(params linkerd.Facts) release.ValuesOptions {
 	v := o.values
 	v.Namespace = o.g.namespace()
 	v.Scrape = params
@@ -202,7 +202,7 @@ type installation struct {
 	clients  *kube.Clients
 	target   *release.Target
 	// params are the Linkerd facts read from the cluster.
-	params scrape.Params
+	params linkerd.Facts
 	plan   *release.Plan
 	// result is the release step's outcome (nil in a dry run).
 	result *release.Result
@@ -266,11 +266,11 @@ func (o *installOptions) preflight(ctx context.Context, in *installation) error 
 	if v, err := clients.Kube.Discovery().ServerVersion(); err == nil {
 		kubeVersion = v.GitVersion
 	}
-	params, discoverErr := scrape.Discover(ctx, clients.Kube, o.g.linkerdNamespace, o.g.vizNamespace)
+	params, discoverErr := linkerd.Discover(ctx, clients.Kube, o.g.linkerdNamespace, o.g.vizNamespace)
 	if discoverErr != nil {
 		// Preflight reports what is missing; the defaults only serve to render the
 		// chart so that the permissions it needs can still be checked.
-		params = scrape.Defaults()
+		params = linkerd.Defaults()
 		params.LinkerdNamespace, params.VizNamespace = o.g.linkerdNamespace, o.g.vizNamespace
 	}
 	in.params = params

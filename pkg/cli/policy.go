@@ -20,9 +20,9 @@ import (
 
 	"github.com/meshmon/meshmon/pkg/defaults"
 	"github.com/meshmon/meshmon/pkg/kube"
+	"github.com/meshmon/meshmon/pkg/linkerd"
 	"github.com/meshmon/meshmon/pkg/policy"
 	"github.com/meshmon/meshmon/pkg/release"
-	"github.com/meshmon/meshmon/pkg/scrape"
 )
 
 func newPolicyCommand(g *globals) *cobra.Command {
@@ -90,7 +90,7 @@ type policyEnv struct {
 	clients *kube.Clients
 	pc      policy.Clients
 	spec    policy.Spec
-	params  scrape.Params
+	params  linkerd.Facts
 	// server is nil when the release is gone (delete may still run).
 	server *release.Server
 }
@@ -104,7 +104,7 @@ func policySpec(ctx context.Context, g *globals, f *policySpecFlags, allowMissin
 	if err != nil {
 		return nil, err
 	}
-	params, err := scrape.Discover(ctx, c.Kube, g.linkerdNamespace, g.vizNamespace)
+	params, err := linkerd.Discover(ctx, c.Kube, g.linkerdNamespace, g.vizNamespace)
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +127,7 @@ func policySpec(ctx context.Context, g *globals, f *policySpecFlags, allowMissin
 // policySpecFor builds the spec for a Prometheus server the caller already found (or, for
 // install --dry-run, the one its chart would create). A nil server names the objects from
 // the defaults, which is all delete needs.
-func policySpecFor(ctx context.Context, c *kube.Clients, params scrape.Params, promNS string, f *policySpecFlags, srv *release.Server) (*policyEnv, error) {
+func policySpecFor(ctx context.Context, c *kube.Clients, params linkerd.Facts, promNS string, f *policySpecFlags, srv *release.Server) (*policyEnv, error) {
 	env := &policyEnv{clients: c, pc: policy.Clients{Dynamic: c.Dynamic, Kube: c.Kube}, params: params, server: srv}
 	spec := policy.Spec{
 		VizNamespace: params.VizNamespace, PrometheusNamespace: promNS,
@@ -585,17 +585,13 @@ func (o *policyAllowScrapesOptions) Run(ctx context.Context) error {
 // decide applies Linkerd's rule: a meshed Prometheus is let in by every default policy but deny.
 func (o *policyAllowScrapesOptions) decide(ctx context.Context, env *policyEnv) ([]scrapeDecision, error) {
 	kc := env.clients.Kube
-	cm, err := kc.CoreV1().ConfigMaps(env.params.LinkerdNamespace).Get(ctx, scrape.LinkerdConfigName, metav1.GetOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("reading ConfigMap %s/%s: %w", env.params.LinkerdNamespace, scrape.LinkerdConfigName, err)
-	}
-	clusterDefault, err := policy.ClusterDefaultInboundPolicy(cm)
+	clusterDefault, err := policy.ClusterDefaultInboundPolicy(env.params)
 	if err != nil {
 		return nil, err
 	}
 	var names []string
 	if o.all {
-		if names, err = policy.MeshedNamespaces(ctx, kc); err != nil {
+		if names, err = policy.MeshedNamespaces(ctx, kc, env.params.ProxyContainerName); err != nil {
 			return nil, err
 		}
 	} else {

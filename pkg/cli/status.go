@@ -9,11 +9,10 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/meshmon/meshmon/pkg/defaults"
+	"github.com/meshmon/meshmon/pkg/linkerd"
 	"github.com/meshmon/meshmon/pkg/release"
-	"github.com/meshmon/meshmon/pkg/scrape"
 )
 
 type statusOptions struct {
@@ -69,20 +68,12 @@ func (o *statusOptions) Run(ctx context.Context) error {
 	}
 	u := o.g.ui(machineReadable(o.output))
 	domain := ""
-	cm, err := clients.Kube.CoreV1().ConfigMaps(o.g.linkerdNamespace).Get(ctx, scrape.LinkerdConfigName, metav1.GetOptions{})
-	if err == nil {
-		if cm.Namespace == "" {
-			cm.Namespace = o.g.linkerdNamespace
-		}
-		var params scrape.Params
-		if params, err = scrape.FromLinkerdConfig(cm); err == nil {
-			domain = params.ClusterDomain
-		}
-	}
-	if err != nil {
+	if facts, err := linkerd.ReadConfig(ctx, clients.Kube, o.g.linkerdNamespace); err == nil {
+		domain = facts.ClusterDomain
+	} else {
 		// The URL needs Linkerd's cluster domain; everything else does not.
-		fmt.Fprintf(u.Err, "%s the URL is left out: reading the cluster domain from %s/%s: %v\n",
-			u.ErrStyle().Yellow("‼ warning:"), o.g.linkerdNamespace, scrape.LinkerdConfigName, err)
+		fmt.Fprintf(u.Err, "%s the URL is left out: reading the cluster domain from %s: %v\n",
+			u.ErrStyle().Yellow("‼ warning:"), linkerd.ConfigMapName, err)
 	}
 	s, err := release.GetStatus(ctx, t, domain)
 	if err != nil {

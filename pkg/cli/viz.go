@@ -15,8 +15,8 @@ import (
 	"github.com/meshmon/meshmon/pkg/defaults"
 	"github.com/meshmon/meshmon/pkg/helmclient"
 	"github.com/meshmon/meshmon/pkg/kube"
+	"github.com/meshmon/meshmon/pkg/linkerd"
 	"github.com/meshmon/meshmon/pkg/release"
-	"github.com/meshmon/meshmon/pkg/scrape"
 	"github.com/meshmon/meshmon/pkg/viz"
 )
 
@@ -242,7 +242,7 @@ func vizClients(c *kube.Clients) viz.Clients {
 // findMeshmonServer reads meshmon's Prometheus server from the cluster: its Service gives the URL
 // (with the cluster domain from linkerd-config), its workload the pods and ServiceAccount.
 func findMeshmonServer(ctx context.Context, c *kube.Clients, g *globals, releaseName string) (*release.Server, error) {
-	p, err := scrape.Discover(ctx, c.Kube, g.linkerdNamespace, g.vizNamespace)
+	p, err := linkerd.Discover(ctx, c.Kube, g.linkerdNamespace, g.vizNamespace)
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/meshmon/meshmon/pkg/linkerd"
 )
 
 // Defaults applied by Build when the corresponding Spec field is empty.
@@ -95,19 +97,14 @@ type Spec struct {
 	ScrapeNamespaces []string `json:"scrapeNamespaces,omitempty"`
 }
 
-// Identity returns the mesh identity Linkerd issues to a ServiceAccount.
-func Identity(serviceAccount, namespace, linkerdNamespace, trustDomain string) string {
-	return fmt.Sprintf("%s.%s.serviceaccount.identity.%s.%s", serviceAccount, namespace, linkerdNamespace, trustDomain)
-}
-
 // ScraperIdentities are the identities allowed to scrape proxies: meshmon's Prometheus, viz's own
 // Prometheus and tap (in the viz namespace), then ExtraIdentities; no duplicates.
 func (s Spec) ScraperIdentities() []string {
 	s = s.withDefaults()
 	ids := []string{
-		Identity(s.PrometheusServiceAccount, s.PrometheusNamespace, s.LinkerdNamespace, s.TrustDomain),
-		Identity(vizPrometheusServiceAccount, s.VizNamespace, s.LinkerdNamespace, s.TrustDomain),
-		Identity(tapServiceAccount, s.VizNamespace, s.LinkerdNamespace, s.TrustDomain),
+		linkerd.Identity(s.PrometheusServiceAccount, s.PrometheusNamespace, s.LinkerdNamespace, s.TrustDomain),
+		linkerd.Identity(vizPrometheusServiceAccount, s.VizNamespace, s.LinkerdNamespace, s.TrustDomain),
+		linkerd.Identity(tapServiceAccount, s.VizNamespace, s.LinkerdNamespace, s.TrustDomain),
 	}
 	ids = append(ids, s.ExtraIdentities...)
 	return dedupe(ids)

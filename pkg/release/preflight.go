@@ -15,7 +15,7 @@ import (
 
 	"github.com/meshmon/meshmon/pkg/defaults"
 	"github.com/meshmon/meshmon/pkg/kube"
-	"github.com/meshmon/meshmon/pkg/scrape"
+	"github.com/meshmon/meshmon/pkg/linkerd"
 )
 
 // PreflightOptions say what the install is about to do.
@@ -121,24 +121,11 @@ func checkLinkerd(ctx context.Context, t *Target, ns string) PreflightResult {
 		ns = defaults.LinkerdNamespace
 	}
 	r := PreflightResult{Description: "Linkerd control plane is installed in namespace " + ns}
-	cm, err := t.Kube.CoreV1().ConfigMaps(ns).Get(ctx, scrape.LinkerdConfigName, metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-		r.Err = fmt.Errorf("there is no ConfigMap %s in namespace %s, so Linkerd is not installed there; install Linkerd first, or name the namespace it runs in with -L/--linkerd-namespace", scrape.LinkerdConfigName, ns)
-	case apierrors.IsForbidden(err):
-		r.Err = fmt.Errorf("you may not read ConfigMap %s/%s (%v); meshmon needs get on configmaps in the Linkerd namespace", ns, scrape.LinkerdConfigName, err)
-	case err != nil:
-		r.Err = fmt.Errorf("reading ConfigMap %s/%s: %w", ns, scrape.LinkerdConfigName, err)
-	default:
-		if cm.Namespace == "" {
-			cm.Namespace = ns
-		}
-		p, err := scrape.FromLinkerdConfig(cm)
-		if err != nil {
-			r.Err = err
-		} else {
-			r.Note = "trust domain " + p.TrustDomain + ", cluster domain " + p.ClusterDomain
-		}
+	f, err := linkerd.ReadConfig(ctx, t.Kube, ns)
+	if err != nil {
+		r.Err = err
+	} else {
+		r.Note = "trust domain " + f.TrustDomain + ", cluster domain " + f.ClusterDomain
 	}
 	return r
 }

@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshmon/meshmon/pkg/defaults"
+	"github.com/meshmon/meshmon/pkg/linkerd"
 	"github.com/meshmon/meshmon/pkg/scrape"
 )
 
@@ -82,7 +83,7 @@ type ValuesOptions struct {
 	// ClusterRoleNameOverride defaults to a name unique to the namespace and release.
 	ClusterRoleNameOverride string
 	// Scrape are the Linkerd facts the scrape jobs are generated from.
-	Scrape scrape.Params
+	Scrape linkerd.Facts
 }
 
 // Warning is a problem that does not stop an install but will bite later.

@@ -25,6 +25,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshmon/meshmon/pkg/defaults"
+	"github.com/meshmon/meshmon/pkg/linkerd"
 	"github.com/meshmon/meshmon/pkg/scrape"
 
 	"github.com/meshmon/meshmon/pkg/fixtures"
@@ -78,14 +79,14 @@ func findDoc(t *testing.T, docs []map[string]any, kind, name string) map[string]
 }
 
 // fixtureParams are the scrape parameters of the Linkerd install in the fixtures.
-func fixtureParams(t *testing.T) scrape.Params {
+func fixtureParams(t *testing.T) linkerd.Facts {
 	t.Helper()
 	var cm corev1.ConfigMap
-	raw, _ := json.Marshal(findDoc(t, fixtureDocs(t, "linkerd", "control-plane.yaml"), "ConfigMap", scrape.LinkerdConfigName))
+	raw, _ := json.Marshal(findDoc(t, fixtureDocs(t, "linkerd", "control-plane.yaml"), "ConfigMap", linkerd.ConfigMapName))
 	if err := json.Unmarshal(raw, &cm); err != nil {
 		t.Fatal(err)
 	}
-	p, err := scrape.FromLinkerdConfig(&cm)
+	p, err := linkerd.ParseConfig(&cm)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +159,7 @@ func fullOptions() ValuesOptions {
 		RemoteWriteURLs:         []string{"http://mimir.mimir.svc:8080/api/v1/push", "https://thanos.example.com/api/v1/receive"},
 		ServiceAccountName:      "mesh-prometheus",
 		ClusterRoleNameOverride: "observability-mesh-prometheus",
-		Scrape: scrape.Params{
+		Scrape: linkerd.Facts{
 			LinkerdNamespace:   "mesh-system",
 			VizNamespace:       "mesh-viz",
 			ClusterDomain:      "corp.example",

@@ -1,8 +1,11 @@
+// Package scrape generates the Linkerd scrape jobs from the install's facts (pkg/linkerd).
 package scrape
 
 import (
 	"regexp"
 	"strings"
+
+	"github.com/meshmon/meshmon/pkg/linkerd"
 )
 
 // Job names. They match the prometheus-config ConfigMap of linkerd-viz, which is what
@@ -68,8 +71,8 @@ type RelabelConfig struct {
 
 // Jobs returns Prometheus' self-scrape followed by the Linkerd jobs, with the same
 // semantics as linkerd-viz's own prometheus-config but for this install's namespaces and
-// proxy container name. p must pass Validate.
-func Jobs(p Params) []Job {
+// proxy container name. p must pass linkerd.Facts.Validate.
+func Jobs(p linkerd.Facts) []Job {
 	return []Job{selfJob(), controllerJob(p), multiclusterJob(), proxyJob(p)}
 }
 
@@ -95,11 +98,11 @@ func dropProxyAdmin() RelabelConfig {
 	return RelabelConfig{
 		SourceLabels: []string{"__meta_kubernetes_pod_container_port_name"},
 		Action:       "drop",
-		Regex:        ProxyAdminPortName,
+		Regex:        linkerd.ProxyAdminPortName,
 	}
 }
 
-func controllerJob(p Params) Job {
+func controllerJob(p linkerd.Facts) Job {
 	names := []string{p.LinkerdNamespace}
 	if p.VizNamespace != p.LinkerdNamespace {
 		names = append(names, p.VizNamespace)
@@ -143,10 +146,10 @@ func multiclusterJob() Job {
 	}
 }
 
-func proxyJob(p Params) Job {
+func proxyJob(p linkerd.Facts) Job {
 	keep := "^" + strings.Join([]string{
 		regexp.QuoteMeta(p.ProxyContainerName),
-		regexp.QuoteMeta(ProxyAdminPortName),
+		regexp.QuoteMeta(linkerd.ProxyAdminPortName),
 		regexp.QuoteMeta(p.LinkerdNamespace),
 	}, ";") + "$"
 	return Job{
