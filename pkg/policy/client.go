@@ -116,6 +116,12 @@ func Served(ctx context.Context, c Clients) error {
 	return err
 }
 
+// Resources maps each policy.linkerd.io kind to the resource the cluster serves at the version
+// meshmon writes it, so that readers elsewhere (the checks) list exactly what meshmon writes.
+func Resources(ctx context.Context, c Clients, kinds ...string) (map[string]schema.GroupVersionResource, error) {
+	return c.resolve(ctx, kinds)
+}
+
 // kindsOf lists the distinct kinds of objs.
 func kindsOf(objs []*unstructured.Unstructured) []string {
 	var kinds []string
