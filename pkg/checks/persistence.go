@@ -4,10 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math/big"
 	"path"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 
 	"github.com/meshmon/meshmon/pkg/healthcheck"
 	"github.com/meshmon/meshmon/pkg/kube"
+	"github.com/meshmon/meshmon/pkg/prom"
 	"github.com/meshmon/meshmon/pkg/release"
 )
 
@@ -445,24 +445,14 @@ func (e *Env) releaseClaims(ctx context.Context) map[string]bool {
 	return out
 }
 
-// prometheusSize matches the sizes --storage.tsdb.retention.size accepts.
-var prometheusSize = regexp.MustCompile(`^([0-9]+(?:\.[0-9]+)?)(B|KB|MB|GB|TB|PB|EB|KiB|MiB|GiB|TiB|PiB|EiB)$`)
-
-// parsePrometheusSize converts a Prometheus size (units are powers of 1024) to bytes.
+// parsePrometheusSize converts a Prometheus size to bytes.
 func parsePrometheusSize(s string) (float64, bool) {
-	m := prometheusSize.FindStringSubmatch(strings.TrimSpace(s))
-	if m == nil {
+	b, ok := prom.ParseSize(strings.TrimSpace(s))
+	if !ok {
 		return 0, false
 	}
-	n, err := strconv.ParseFloat(m[1], 64)
-	if err != nil {
-		return 0, false
-	}
-	shift := map[string]int{"B": 0, "K": 10, "M": 20, "G": 30, "T": 40, "P": 50, "E": 60}[m[2][:1]]
-	if m[2] == "B" {
-		shift = 0
-	}
-	return n * float64(uint64(1)<<shift), true
+	f, _ := new(big.Float).SetInt(b).Float64()
+	return f, true
 }
 
 func (e *Env) checkRetentionSize(ctx context.Context) error {

@@ -8,7 +8,6 @@ import (
 	"hash/fnv"
 	"math/big"
 	"net/url"
-	"regexp"
 	"slices"
 	"strings"
 
@@ -19,6 +18,7 @@ import (
 
 	"github.com/meshmon/meshmon/pkg/defaults"
 	"github.com/meshmon/meshmon/pkg/linkerd"
+	"github.com/meshmon/meshmon/pkg/prom"
 	"github.com/meshmon/meshmon/pkg/scrape"
 )
 
@@ -206,7 +206,7 @@ func (o ValuesOptions) Resolve() (ValuesOptions, []Warning, error) {
 	case o.RetentionSize == "" && size.Sign() > 0:
 		o.RetentionSize = retentionSizeFor(size)
 	case o.RetentionSize != "":
-		bytes, err := parseBase2Bytes(o.RetentionSize)
+		bytes, err := parseRetentionSize(o.RetentionSize)
 		if err != nil {
 			errs = append(errs, err)
 		} else if size.Sign() > 0 && bytes.Cmp(quantityBytes(size)) > 0 {
@@ -263,33 +263,12 @@ func positiveDuration(what, s string) (model.Duration, error) {
 	return d, nil
 }
 
-type base2Unit struct {
-	name  string
-	shift uint
-}
-
-// base2Units are the units Prometheus accepts for sizes, largest first; KB is 1024 bytes.
-func base2Units() []base2Unit {
-	return []base2Unit{{"EB", 60}, {"PB", 50}, {"TB", 40}, {"GB", 30}, {"MB", 20}, {"KB", 10}, {"B", 0}}
-}
-
-// parseBase2Bytes accepts the single-unit forms of Prometheus' --storage.tsdb.retention.size.
-func parseBase2Bytes(s string) (*big.Int, error) {
-	m := regexp.MustCompile(`^([0-9]+(?:\.[0-9]+)?)(B|KB|MB|GB|TB|PB|EB|KiB|MiB|GiB|TiB|PiB|EiB)$`).FindStringSubmatch(s)
-	if m == nil {
+// parseRetentionSize reads --retention-size: a Prometheus size, larger than zero.
+func parseRetentionSize(s string) (*big.Int, error) {
+	bytes, ok := prom.ParseSize(s)
+	if !ok {
 		return nil, fmt.Errorf("retention size %q is invalid: use a number and one of Prometheus' units B, KB, MB, GB, TB, PB, EB (powers of 1024), like 18GB", s)
 	}
-	n, ok := new(big.Rat).SetString(m[1])
-	if !ok {
-		return nil, fmt.Errorf("retention size %q is invalid: %q is not a number", s, m[1])
-	}
-	unit := strings.Replace(m[2], "iB", "B", 1)
-	for _, u := range base2Units() {
-		if u.name == unit {
-			n.Mul(n, new(big.Rat).SetInt(new(big.Int).Lsh(big.NewInt(1), u.shift)))
-		}
-	}
-	bytes := new(big.Int).Quo(n.Num(), n.Denom())
 	if bytes.Sign() <= 0 {
 		return nil, fmt.Errorf("retention size %q must be larger than zero (or exactly 0 to turn size-based retention off)", s)
 	}
@@ -301,29 +280,13 @@ func quantityBytes(q resource.Quantity) *big.Int {
 	return new(big.Int).Quo(r.Num(), r.Denom())
 }
 
-// retentionSizeFor renders retentionShare% of a volume in Prometheus' units: rounded down
-// to a unit that keeps the error under 1%, then in the largest unit that is still exact
-// (20Gi → 18GB, 8Gi → 7372MB).
+// retentionSizeFor is retentionShare% of a volume, in Prometheus' units (prom.FormatSize:
+// 20Gi → 18GB, 8Gi → 7372MB).
 func retentionSizeFor(volume resource.Quantity) string {
 	b := quantityBytes(volume)
 	b.Mul(b, big.NewInt(retentionShare))
 	b.Quo(b, big.NewInt(100))
-	var grain uint
-	for _, u := range base2Units() {
-		if new(big.Int).Rsh(b, u.shift).Cmp(big.NewInt(100)) >= 0 {
-			grain = u.shift
-			break
-		}
-	}
-	b.Rsh(b, grain)
-	b.Lsh(b, grain)
-	for _, u := range base2Units() {
-		unit := new(big.Int).Lsh(big.NewInt(1), u.shift)
-		if new(big.Int).Rem(b, unit).Sign() == 0 && b.Sign() > 0 {
-			return new(big.Int).Quo(b, unit).String() + u.name
-		}
-	}
-	return b.String() + "B"
+	return prom.FormatSize(b)
 }
 
 // Values builds the chart values meshmon installs Prometheus with. The warnings are those

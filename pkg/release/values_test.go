@@ -390,7 +390,7 @@ func TestRetentionSizeDefault(t *testing.T) {
 		if got != want {
 			t.Errorf("retention size for %s = %s, want %s", size, got, want)
 		}
-		bytes, err := parseBase2Bytes(got)
+		bytes, err := parseRetentionSize(got)
 		if err != nil {
 			t.Fatalf("%s does not parse back: %v", got, err)
 		}
@@ -409,18 +409,16 @@ func TestRetentionSizeDefault(t *testing.T) {
 	}
 }
 
-func TestParseBase2Bytes(t *testing.T) {
-	for s, want := range map[string]int64{
-		"512MB": 512 << 20, "18GB": 18 << 30, "1KB": 1024, "1KiB": 1024, "1.5GB": 3 << 29, "7B": 7,
-	} {
-		got, err := parseBase2Bytes(s)
+func TestParseRetentionSize(t *testing.T) {
+	for s, want := range map[string]int64{"512MB": 512 << 20, "1.5GB": 3 << 29} {
+		got, err := parseRetentionSize(s)
 		if err != nil || got.Int64() != want {
-			t.Errorf("parseBase2Bytes(%q) = %v, %v; want %d", s, got, err, want)
+			t.Errorf("parseRetentionSize(%q) = %v, %v; want %d", s, got, err, want)
 		}
 	}
-	for _, s := range []string{"18", "18gb", "18 GB", "18G", "-1GB", "GB", "0GB", "1e3MB"} {
-		if _, err := parseBase2Bytes(s); err == nil {
-			t.Errorf("parseBase2Bytes(%q) accepted", s)
+	for s, want := range map[string]string{"18G": "is invalid", "0GB": "larger than zero", "0.0001B": "larger than zero"} {
+		if _, err := parseRetentionSize(s); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("parseRetentionSize(%q) = %v, want an error saying %q", s, err, want)
 		}
 	}
 }
