@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshmon/meshmon/pkg/defaults"
+	"github.com/meshmon/meshmon/pkg/helmvalues"
 	"github.com/meshmon/meshmon/pkg/linkerd"
 	"github.com/meshmon/meshmon/pkg/prom"
 	"github.com/meshmon/meshmon/pkg/scrape"
@@ -370,56 +371,6 @@ func toValue(v any) (any, error) {
 	return out, nil
 }
 
-// MergeValues lays the overlays over base in order, the way Helm combines -f files and
-// --set: maps merge key by key, anything else replaces, and an explicit null replaces too
-// and stays null, so that Helm later deletes that key and the chart's default under it.
-// The inputs are not modified.
-func MergeValues(base map[string]any, overlays ...map[string]any) map[string]any {
-	out := deepCopyMap(base)
-	for _, o := range overlays {
-		mergeInto(out, o)
-	}
-	return out
-}
-
-func mergeInto(dst, src map[string]any) {
-	for k, v := range src {
-		if sm, ok := v.(map[string]any); ok {
-			if dm, ok := dst[k].(map[string]any); ok {
-				mergeInto(dm, sm)
-				continue
-			}
-		}
-		dst[k] = deepCopy(v)
-	}
-}
-
-func deepCopyMap(m map[string]any) map[string]any {
-	if m == nil {
-		return map[string]any{}
-	}
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		out[k] = deepCopy(v)
-	}
-	return out
-}
-
-func deepCopy(v any) any {
-	switch t := v.(type) {
-	case map[string]any:
-		return deepCopyMap(t)
-	case []any:
-		out := make([]any, len(t))
-		for i, e := range t {
-			out[i] = deepCopy(e)
-		}
-		return out
-	default:
-		return v
-	}
-}
-
 // RenderValuesYAML renders values with sorted keys, keeping explicit nulls.
 func RenderValuesYAML(values map[string]any) ([]byte, error) {
 	out, err := yaml.Marshal(values)
@@ -440,49 +391,6 @@ func pathString(keys ...string) string {
 		parts[i] = k
 	}
 	return strings.Join(parts, ".")
-}
-
-// lookup returns the value at keys, and whether it is there and not null.
-func lookup(values map[string]any, keys ...string) (any, bool) {
-	var cur any = values
-	for _, k := range keys {
-		m, ok := cur.(map[string]any)
-		if !ok {
-			return nil, false
-		}
-		cur, ok = m[k]
-		if !ok {
-			return nil, false
-		}
-	}
-	return cur, cur != nil
-}
-
-// asInt reads an integer however the values were decoded (Go literals, YAML, JSON, --set).
-func asInt(v any) (int64, bool) {
-	switch n := v.(type) {
-	case int:
-		return int64(n), true
-	case int32:
-		return int64(n), true
-	case int64:
-		return n, true
-	case float64:
-		if n == float64(int64(n)) {
-			return int64(n), true
-		}
-	case json.Number:
-		if i, err := n.Int64(); err == nil {
-			return i, true
-		}
-	}
-	return 0, false
-}
-
-// isTrue mirrors how the chart's templates test a flag: only a true bool is true.
-func isTrue(v any, present bool) bool {
-	b, ok := v.(bool)
-	return present && ok && b
 }
 
 // misplacedServerKey tells where a Prometheus or chart key people put under server:, where
@@ -528,18 +436,18 @@ func Invariants(values map[string]any) []Warning {
 	}
 
 	portPath := pathString("server", "service", "servicePort")
-	if v, ok := lookup(values, "server", "service", "servicePort"); !ok {
+	if v, ok := helmvalues.Lookup(values, "server", "service", "servicePort"); !ok {
 		add(portPath, "is removed, so the chart's default port 80 applies",
 			fmt.Sprintf("linkerd-viz and meshmon query Prometheus on port %d, so the dashboards stay empty", ServicePort),
 			fmt.Sprintf("set %s=%d", portPath, ServicePort))
-	} else if n, isInt := asInt(v); !isInt || n != ServicePort {
+	} else if n, isInt := helmvalues.Int(v); !isInt || n != ServicePort {
 		add(portPath, fmt.Sprintf("is %v, not the integer %d", v, ServicePort),
 			fmt.Sprintf("linkerd-viz and meshmon query Prometheus on port %d, so the dashboards stay empty", ServicePort),
 			fmt.Sprintf("drop the override or set %s=%d", portPath, ServicePort))
 	}
 
 	injectPath := pathString("server", "podAnnotations", InjectAnnotation)
-	switch v, ok := lookup(values, "server", "podAnnotations", InjectAnnotation); {
+	switch v, ok := helmvalues.Lookup(values, "server", "podAnnotations", InjectAnnotation); {
 	case !ok:
 		add(injectPath, "is removed, so Prometheus is meshed only if its namespace injects by default",
 			"an unmeshed Prometheus is not protected by the mesh policy, cannot scrape proxies in namespaces that deny unauthenticated traffic, and linkerd viz check warns about it",
@@ -550,43 +458,43 @@ func Invariants(values map[string]any) []Warning {
 			fmt.Sprintf("set %s=enabled", injectPath))
 	}
 
-	pvEnabled, pvPresent := lookup(values, "server", "persistentVolume", "enabled")
-	statefulSet := isTrue(lookup(values, "server", "statefulSet", "enabled"))
-	existing, _ := lookup(values, "server", "persistentVolume", "existingClaim")
-	if !isTrue(pvEnabled, pvPresent) {
+	pvEnabled, pvPresent := helmvalues.Lookup(values, "server", "persistentVolume", "enabled")
+	statefulSet := helmvalues.IsTrue(helmvalues.Lookup(values, "server", "statefulSet", "enabled"))
+	existing, _ := helmvalues.Lookup(values, "server", "persistentVolume", "existingClaim")
+	if !helmvalues.IsTrue(pvEnabled, pvPresent) {
 		add(pathString("server", "persistentVolume", "enabled"), "persistence is off",
 			"Prometheus keeps its data in an emptyDir and loses it on every restart",
 			"remove the override so the server gets a persistent volume")
 	} else if statefulSet {
-		if isTrue(lookup(values, "server", "statefulSet", "pvcDeleteOnStsDelete")) {
+		if helmvalues.IsTrue(helmvalues.Lookup(values, "server", "statefulSet", "pvcDeleteOnStsDelete")) {
 			add(pathString("server", "statefulSet", "pvcDeleteOnStsDelete"), "is true",
 				"uninstalling the release deletes the data volume",
 				"set it to false")
 		}
 	} else if existing == nil || existing == "" {
 		keepPath := pathString("server", "persistentVolume", "annotations", KeepAnnotation)
-		if v, _ := lookup(values, "server", "persistentVolume", "annotations", KeepAnnotation); v != keepValue {
+		if v, _ := helmvalues.Lookup(values, "server", "persistentVolume", "annotations", KeepAnnotation); v != keepValue {
 			add(keepPath, "is not \"keep\"",
 				"helm uninstall (and meshmon uninstall) deletes the PVC with all metrics",
 				fmt.Sprintf("set %s=keep", keepPath))
 		}
 	}
 
-	if _, ok := lookup(values, "scrapeConfigs"); ok {
+	if _, ok := helmvalues.Lookup(values, "scrapeConfigs"); ok {
 		add("scrapeConfigs", "is set again instead of null",
 			"the chart merges it with its ten default jobs, which scrape the whole cluster alongside the Linkerd jobs",
 			"drop the override; add extra jobs to serverFiles.\"prometheus.yml\".scrape_configs or extraScrapeConfigs")
 	}
 
 	for _, sub := range subcharts() {
-		if isTrue(lookup(values, sub, "enabled")) {
+		if helmvalues.IsTrue(helmvalues.Lookup(values, sub, "enabled")) {
 			add(pathString(sub, "enabled"), "is true",
 				"the release installs "+sub+" too, which meshmon neither needs nor checks",
 				"drop the override")
 		}
 	}
 
-	if server, ok := lookup(values, "server"); ok {
+	if server, ok := helmvalues.Lookup(values, "server"); ok {
 		if m, isMap := server.(map[string]any); isMap {
 			for _, k := range sortedKeys(m) {
 				if where, bad := misplacedServerKey(k); bad {
@@ -597,7 +505,7 @@ func Invariants(values map[string]any) []Warning {
 			}
 		}
 	}
-	if _, ok := lookup(values, "server", "global", "scrape_configs"); ok {
+	if _, ok := helmvalues.Lookup(values, "server", "global", "scrape_configs"); ok {
 		add(pathString("server", "global", "scrape_configs"), "is inside Prometheus' global section",
 			"Prometheus rejects the configuration",
 			`move the jobs to serverFiles."prometheus.yml".scrape_configs`)
@@ -622,13 +530,13 @@ func chartRenderedKeys() []struct{ key, source string } {
 func prometheusYMLWarnings(values map[string]any) []Warning {
 	var w []Warning
 	for _, r := range chartRenderedKeys() {
-		if _, ok := lookup(values, "serverFiles", "prometheus.yml", r.key); !ok {
+		if _, ok := helmvalues.Lookup(values, "serverFiles", "prometheus.yml", r.key); !ok {
 			continue
 		}
 		target := "server.global"
 		if r.source != "" {
 			target = "server." + r.source
-			if v, set := lookup(values, "server", r.source); !set || isEmpty(v) {
+			if v, set := helmvalues.Lookup(values, "server", r.source); !set || isEmpty(v) {
 				continue
 			}
 		}
@@ -675,10 +583,10 @@ func jobConsequence(job string) string {
 func jobWarnings(values map[string]any) []Warning {
 	jobsPath := pathString("serverFiles", "prometheus.yml", "scrape_configs")
 	var names []string
-	if list, ok := lookup(values, "serverFiles", "prometheus.yml", "scrape_configs"); ok {
+	if list, ok := helmvalues.Lookup(values, "serverFiles", "prometheus.yml", "scrape_configs"); ok {
 		names = append(names, jobNames(list)...)
 	}
-	if raw, ok := lookup(values, "extraScrapeConfigs"); ok {
+	if raw, ok := helmvalues.Lookup(values, "extraScrapeConfigs"); ok {
 		if s, isString := raw.(string); isString && s != "" {
 			var extra []any
 			// A templated or broken string is the chart's problem to report; the jobs in
@@ -688,7 +596,7 @@ func jobWarnings(values map[string]any) []Warning {
 			}
 		}
 	}
-	if m, ok := lookup(values, "scrapeConfigs"); ok {
+	if m, ok := helmvalues.Lookup(values, "scrapeConfigs"); ok {
 		if jobs, isMap := m.(map[string]any); isMap {
 			for _, key := range sortedKeys(jobs) {
 				job, _ := jobs[key].(map[string]any)

@@ -25,6 +25,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshmon/meshmon/pkg/defaults"
+	"github.com/meshmon/meshmon/pkg/helmvalues"
 	"github.com/meshmon/meshmon/pkg/linkerd"
 	"github.com/meshmon/meshmon/pkg/scrape"
 
@@ -202,14 +203,14 @@ func TestValuesGolden(t *testing.T) {
 func TestValuesUseTheScrapeJobs(t *testing.T) {
 	o := fullOptions()
 	v := mustValues(t, o)
-	jobs, _ := lookup(v, "serverFiles", "prometheus.yml", "scrape_configs")
+	jobs, _ := helmvalues.Lookup(v, "serverFiles", "prometheus.yml", "scrape_configs")
 	if !reflect.DeepEqual(jobs, normalize(t, scrape.Jobs(o.Scrape))) {
 		t.Errorf("scrape_configs are not scrape.Jobs(%+v)", o.Scrape)
 	}
-	if _, ok := lookup(v, "server", "scrape_configs"); ok {
+	if _, ok := helmvalues.Lookup(v, "server", "scrape_configs"); ok {
 		t.Error("jobs were put under server:, where the chart ignores them")
 	}
-	if _, ok := lookup(v, "serverFiles", "prometheus.yml", "global"); ok {
+	if _, ok := helmvalues.Lookup(v, "serverFiles", "prometheus.yml", "global"); ok {
 		t.Error("global: inside serverFiles.prometheus.yml duplicates the chart's own")
 	}
 }
@@ -240,18 +241,18 @@ func TestValuesOptionsReachTheValues(t *testing.T) {
 		{[]string{"serviceAccounts", "server", "name"}, o.ServiceAccountName},
 	}
 	for _, w := range want {
-		got, ok := lookup(v, w.keys...)
+		got, ok := helmvalues.Lookup(v, w.keys...)
 		if !ok || !reflect.DeepEqual(got, w.val) {
 			t.Errorf("%s = %v, want %v", pathString(w.keys...), got, w.val)
 		}
 	}
-	rw, _ := lookup(v, "server", "remoteWrite")
+	rw, _ := helmvalues.Lookup(v, "server", "remoteWrite")
 	wantRW := []any{map[string]any{"url": o.RemoteWriteURLs[0]}, map[string]any{"url": o.RemoteWriteURLs[1]}}
 	if !reflect.DeepEqual(rw, wantRW) {
 		t.Errorf("server.remoteWrite = %v, want %v", rw, wantRW)
 	}
 	for _, sub := range subcharts() {
-		if got, _ := lookup(v, sub, "enabled"); got != false {
+		if got, _ := helmvalues.Lookup(v, sub, "enabled"); got != false {
 			t.Errorf("%s.enabled = %v, want false", sub, got)
 		}
 	}
@@ -268,7 +269,7 @@ func TestValuesOptionalKeysOmitted(t *testing.T) {
 		{"server", "global", "external_labels"},
 		{"server", "remoteWrite"},
 	} {
-		if got, ok := lookup(v, keys...); ok {
+		if got, ok := helmvalues.Lookup(v, keys...); ok {
 			t.Errorf("%s = %v, want it left to the chart", pathString(keys...), got)
 		}
 	}
@@ -279,10 +280,10 @@ func TestValuesStorageVariants(t *testing.T) {
 	o.StorageClass = "-"
 	o.ExistingClaim = "old-prometheus-data"
 	v := mustValues(t, o)
-	if got, _ := lookup(v, "server", "persistentVolume", "storageClass"); got != "-" {
+	if got, _ := helmvalues.Lookup(v, "server", "persistentVolume", "storageClass"); got != "-" {
 		t.Errorf("storageClass = %v, want \"-\" (the chart's spelling of storageClassName: \"\")", got)
 	}
-	if got, _ := lookup(v, "server", "persistentVolume", "existingClaim"); got != o.ExistingClaim {
+	if got, _ := helmvalues.Lookup(v, "server", "persistentVolume", "existingClaim"); got != o.ExistingClaim {
 		t.Errorf("existingClaim = %v", got)
 	}
 }
@@ -502,111 +503,6 @@ func TestResolveErrors(t *testing.T) {
 	}
 }
 
-func TestMergeValues(t *testing.T) {
-	base := func() map[string]any {
-		return map[string]any{
-			"scrapeConfigs": nil,
-			"server": map[string]any{
-				"retention":      "15d",
-				"podAnnotations": map[string]any{"linkerd.io/inject": "enabled"},
-				"remoteWrite":    []any{map[string]any{"url": "http://a"}},
-				"global":         map[string]any{"scrape_interval": "10s", "scrape_timeout": "10s"},
-			},
-		}
-	}
-	tests := []struct {
-		name     string
-		overlays []map[string]any
-		check    func(t *testing.T, got map[string]any)
-	}{
-		{"scalar replaces", []map[string]any{{"server": map[string]any{"retention": "30d"}}}, func(t *testing.T, got map[string]any) {
-			if v, _ := lookup(got, "server", "retention"); v != "30d" {
-				t.Errorf("retention = %v", v)
-			}
-		}},
-		{"null replaces and stays null", []map[string]any{{"server": map[string]any{"retention": nil}}}, func(t *testing.T, got map[string]any) {
-			srv := got["server"].(map[string]any)
-			if v, ok := srv["retention"]; !ok || v != nil {
-				t.Errorf("retention = %v (present %v), want explicit null", v, ok)
-			}
-		}},
-		{"list replaces, not appends", []map[string]any{{"server": map[string]any{"remoteWrite": []any{map[string]any{"url": "http://b"}}}}}, func(t *testing.T, got map[string]any) {
-			v, _ := lookup(got, "server", "remoteWrite")
-			if !reflect.DeepEqual(v, []any{map[string]any{"url": "http://b"}}) {
-				t.Errorf("remoteWrite = %v", v)
-			}
-		}},
-		{"nested maps merge", []map[string]any{{"server": map[string]any{"podAnnotations": map[string]any{"team": "sre"}, "global": map[string]any{"scrape_interval": "30s"}}}}, func(t *testing.T, got map[string]any) {
-			if v, _ := lookup(got, "server", "podAnnotations", "linkerd.io/inject"); v != "enabled" {
-				t.Errorf("inject annotation lost: %v", got)
-			}
-			if v, _ := lookup(got, "server", "podAnnotations", "team"); v != "sre" {
-				t.Errorf("team annotation missing: %v", got)
-			}
-			if v, _ := lookup(got, "server", "global", "scrape_interval"); v != "30s" {
-				t.Errorf("scrape_interval = %v", v)
-			}
-			if v, _ := lookup(got, "server", "global", "scrape_timeout"); v != "10s" {
-				t.Errorf("scrape_timeout lost: %v", v)
-			}
-		}},
-		{"map over null", []map[string]any{{"scrapeConfigs": map[string]any{"prometheus": map[string]any{"enabled": true}}}}, func(t *testing.T, got map[string]any) {
-			if _, ok := lookup(got, "scrapeConfigs", "prometheus", "enabled"); !ok {
-				t.Errorf("scrapeConfigs = %v", got["scrapeConfigs"])
-			}
-		}},
-		{"scalar over map", []map[string]any{{"server": map[string]any{"global": "x"}}}, func(t *testing.T, got map[string]any) {
-			if v, _ := lookup(got, "server", "global"); v != "x" {
-				t.Errorf("global = %v", v)
-			}
-		}},
-		{"later overlay wins", []map[string]any{{"server": map[string]any{"retention": "30d"}}, {"server": map[string]any{"retention": "60d"}}}, func(t *testing.T, got map[string]any) {
-			if v, _ := lookup(got, "server", "retention"); v != "60d" {
-				t.Errorf("retention = %v", v)
-			}
-		}},
-		{"no overlay keeps base and its null", nil, func(t *testing.T, got map[string]any) {
-			if !reflect.DeepEqual(got, base()) {
-				t.Errorf("got %v", got)
-			}
-		}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			b := base()
-			var overlayCopies []map[string]any
-			for _, o := range tt.overlays {
-				overlayCopies = append(overlayCopies, normalize(t, o).(map[string]any))
-			}
-			got := MergeValues(b, tt.overlays...)
-			tt.check(t, got)
-			if !reflect.DeepEqual(b, base()) {
-				t.Error("MergeValues modified base")
-			}
-			for i, o := range tt.overlays {
-				if !reflect.DeepEqual(normalize(t, o), overlayCopies[i]) {
-					t.Errorf("MergeValues modified overlay %d", i)
-				}
-			}
-			// Helm's CLI merges -f files with loader.MergeMaps; the result must be the same.
-			helm := base()
-			for _, o := range tt.overlays {
-				helm = loader.MergeMaps(helm, o)
-			}
-			if !reflect.DeepEqual(got, helm) {
-				t.Errorf("MergeValues = %v, Helm's merge = %v", got, helm)
-			}
-		})
-	}
-	// The result owns its data: changing it does not reach back into an overlay.
-	overlay := map[string]any{"server": map[string]any{"extra": map[string]any{"a": "b"}}}
-	got := MergeValues(base(), overlay)
-	got["server"].(map[string]any)["extra"].(map[string]any)["a"] = "changed"
-	if overlay["server"].(map[string]any)["extra"].(map[string]any)["a"] != "b" {
-		t.Error("the merged values share maps with an overlay")
-	}
-}
-
 // TestNullThroughHelm feeds merged values to Helm's own coalescing with the chart's
 // defaults: null must remove the chart's default jobs and any key a user nulls, while {}
 // would keep the default jobs.
@@ -625,27 +521,27 @@ func TestNullThroughHelm(t *testing.T) {
 	}
 
 	user := map[string]any{"server": map[string]any{"retention": nil}}
-	eff := effectiveValues(t, MergeValues(reparsed, user))
+	eff := effectiveValues(t, helmvalues.Merge(reparsed, user))
 	if _, ok := eff["scrapeConfigs"]; ok {
 		t.Errorf("scrapeConfigs survived Helm's coalescing: %v", eff["scrapeConfigs"])
 	}
-	if _, ok := lookup(eff, "server", "retention"); ok {
+	if _, ok := helmvalues.Lookup(eff, "server", "retention"); ok {
 		t.Error("a user's null did not remove server.retention and its chart default")
 	}
-	if got, _ := lookup(eff, "server", "persistentVolume", "mountPath"); got != "/data" {
+	if got, _ := helmvalues.Lookup(eff, "server", "persistentVolume", "mountPath"); got != "/data" {
 		t.Errorf("chart defaults were not merged under ours: mountPath = %v", got)
 	}
-	if got, _ := lookup(eff, "serverFiles", "prometheus.yml", "rule_files"); got == nil {
+	if got, _ := helmvalues.Lookup(eff, "serverFiles", "prometheus.yml", "rule_files"); got == nil {
 		t.Error("the chart's rule_files next to our scrape_configs were lost")
 	}
-	if got, _ := lookup(eff, "server", "service", "servicePort"); got != nil {
-		if n, _ := asInt(got); n != ServicePort {
+	if got, _ := helmvalues.Lookup(eff, "server", "service", "servicePort"); got != nil {
+		if n, _ := helmvalues.Int(got); n != ServicePort {
 			t.Errorf("effective servicePort = %v", got)
 		}
 	}
 
-	emptied := MergeValues(reparsed, map[string]any{"scrapeConfigs": map[string]any{}})
-	jobs, _ := lookup(effectiveValues(t, emptied), "scrapeConfigs")
+	emptied := helmvalues.Merge(reparsed, map[string]any{"scrapeConfigs": map[string]any{}})
+	jobs, _ := helmvalues.Lookup(effectiveValues(t, emptied), "scrapeConfigs")
 	if m, _ := jobs.(map[string]any); len(m) != 10 {
 		t.Errorf("with scrapeConfigs: {} the chart keeps %d default jobs, expected its 10; null is what removes them", len(m))
 	}
@@ -686,14 +582,14 @@ func TestInvariantsCleanForMeshmonValues(t *testing.T) {
 		}
 	}
 	v := mustValues(t, defaultOptions(t))
-	jobs, _ := lookup(v, "serverFiles", "prometheus.yml", "scrape_configs")
+	jobs, _ := helmvalues.Lookup(v, "serverFiles", "prometheus.yml", "scrape_configs")
 	legacy := normalize(t, jobs).([]any)
 	for _, j := range legacy {
 		if m := j.(map[string]any); m["job_name"] == scrape.JobLinkerdMulticluster {
 			m["job_name"] = scrape.JobLinkerdServiceMirrorLegacy
 		}
 	}
-	renamed := MergeValues(v, map[string]any{"serverFiles": map[string]any{"prometheus.yml": map[string]any{"scrape_configs": legacy}}})
+	renamed := helmvalues.Merge(v, map[string]any{"serverFiles": map[string]any{"prometheus.yml": map[string]any{"scrape_configs": legacy}}})
 	if w := Invariants(renamed); len(w) > 0 {
 		t.Errorf("the legacy job name %s is not accepted: %v", scrape.JobLinkerdServiceMirrorLegacy, w)
 	}
@@ -756,7 +652,7 @@ func TestInvariants(t *testing.T) {
 				missing := strings.Split(tt.problem, `"`)[1]
 				overlay = setJobs(slices.DeleteFunc(all, func(n string) bool { return n == missing })...)
 			}
-			warnings := Invariants(MergeValues(base, overlay))
+			warnings := Invariants(helmvalues.Merge(base, overlay))
 			var found bool
 			for _, w := range warnings {
 				if w.Path == tt.path && strings.Contains(w.Problem, tt.problem) {
@@ -778,12 +674,12 @@ func TestInvariants(t *testing.T) {
 
 func TestInvariantsJobsMovedToExtraScrapeConfigs(t *testing.T) {
 	v := mustValues(t, defaultOptions(t))
-	jobs, _ := lookup(v, "serverFiles", "prometheus.yml", "scrape_configs")
+	jobs, _ := helmvalues.Lookup(v, "serverFiles", "prometheus.yml", "scrape_configs")
 	extra, err := yaml.Marshal(jobs)
 	if err != nil {
 		t.Fatal(err)
 	}
-	moved := MergeValues(v, map[string]any{
+	moved := helmvalues.Merge(v, map[string]any{
 		"serverFiles":        map[string]any{"prometheus.yml": map[string]any{"scrape_configs": nil}},
 		"extraScrapeConfigs": string(extra),
 	})
@@ -821,7 +717,7 @@ func TestReferenceValues(t *testing.T) {
 			}
 			return
 		}
-		parent, _ := lookup(ours, keys[:len(keys)-1]...)
+		parent, _ := helmvalues.Lookup(ours, keys[:len(keys)-1]...)
 		pm, _ := parent.(map[string]any)
 		got, present := pm[keys[len(keys)-1]]
 		if !present || !reflect.DeepEqual(got, refV) {
@@ -830,8 +726,8 @@ func TestReferenceValues(t *testing.T) {
 	}
 	walk(nil, refNorm)
 
-	refJobs, _ := lookup(refNorm, "serverFiles", "prometheus.yml", "scrape_configs")
-	ourJobs, _ := lookup(ours, "serverFiles", "prometheus.yml", "scrape_configs")
+	refJobs, _ := helmvalues.Lookup(refNorm, "serverFiles", "prometheus.yml", "scrape_configs")
+	ourJobs, _ := helmvalues.Lookup(ours, "serverFiles", "prometheus.yml", "scrape_configs")
 	var ourNames []string
 	for _, n := range jobNames(ourJobs) {
 		ourNames = append(ourNames, scrape.CanonicalJobName(n))
