@@ -17,11 +17,12 @@ import (
 	"github.com/meshmon/meshmon/pkg/defaults"
 	"github.com/meshmon/meshmon/pkg/healthcheck"
 	"github.com/meshmon/meshmon/pkg/kube"
+	"github.com/meshmon/meshmon/pkg/prom"
 	"github.com/meshmon/meshmon/pkg/release"
 )
 
-// defaultListenPort is Prometheus' own default (--web.listen-address=0.0.0.0:9090).
-const defaultListenPort = 9090
+// defaultListenPort is where Prometheus serves when no --web.listen-address says otherwise.
+const defaultListenPort = prom.DefaultListenPort
 
 // workload is the server's Deployment or StatefulSet, as far as the checks need it.
 type workload struct {

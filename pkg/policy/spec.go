@@ -11,11 +11,11 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/meshmon/meshmon/pkg/linkerd"
+	"github.com/meshmon/meshmon/pkg/prom"
 )
 
 // Defaults applied by Build when the corresponding Spec field is empty.
 const (
-	DefaultPort                     = 9090
 	DefaultPrometheusServiceAccount = "prometheus-server"
 	DefaultMetricsAPIServiceAccount = "metrics-api"
 	DefaultMTLSAuthenticationName   = "meshmon-prometheus"
@@ -77,7 +77,7 @@ type Spec struct {
 	TrustDomain      string `json:"trustDomain"`
 	// ServerPodLabels select the Prometheus server pods.
 	ServerPodLabels map[string]string `json:"serverPodLabels"`
-	// Port is the Prometheus container port (default 9090).
+	// Port is the Prometheus container port (default prom.DefaultListenPort).
 	Port int `json:"port"`
 	// PrometheusServiceAccount is meshmon's Prometheus ServiceAccount in PrometheusNamespace.
 	PrometheusServiceAccount string `json:"prometheusServiceAccount"`
@@ -121,7 +121,7 @@ func (s Spec) withDefaults() Spec {
 		s.PrometheusNamespace = s.VizNamespace
 	}
 	if s.Port == 0 {
-		s.Port = DefaultPort
+		s.Port = prom.DefaultListenPort
 	}
 	if s.PrometheusServiceAccount == "" {
 		s.PrometheusServiceAccount = DefaultPrometheusServiceAccount

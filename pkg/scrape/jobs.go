@@ -3,9 +3,11 @@ package scrape
 
 import (
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/meshmon/meshmon/pkg/linkerd"
+	"github.com/meshmon/meshmon/pkg/prom"
 )
 
 // Job names. They match the prometheus-config ConfigMap of linkerd-viz, which is what
@@ -80,7 +82,7 @@ func Jobs(p linkerd.Facts) []Job {
 func selfJob() Job {
 	return Job{
 		JobName:       JobPrometheus,
-		StaticConfigs: []StaticConfig{{Targets: []string{"localhost:9090"}}},
+		StaticConfigs: []StaticConfig{{Targets: []string{"localhost:" + strconv.Itoa(prom.DefaultListenPort)}}},
 	}
 }
 
