@@ -156,11 +156,7 @@ func checkStorageClass(ctx context.Context, t *Target, class string) (PreflightR
 	}
 	list, err := t.Kube.StorageV1().StorageClasses().List(ctx, metav1.ListOptions{})
 	if err != nil {
-		if apierrors.IsForbidden(err) {
-			r.Err = fmt.Errorf("you may not list StorageClasses (%v); meshmon needs list on storageclasses to check the volume can be provisioned", err)
-		} else {
-			r.Err = fmt.Errorf("listing StorageClasses: %w", err)
-		}
+		r.Err = kube.ExplainAPIError("list", "storageclasses", "", "", err)
 		return r, true
 	}
 	var names []string

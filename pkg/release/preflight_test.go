@@ -209,7 +209,7 @@ func TestPreflightForbiddenReads(t *testing.T) {
 	for desc, want := range map[string]string{
 		"Linkerd control plane is installed in namespace linkerd":                         "permission denied: cannot get configmaps",
 		"release prometheus is not stuck in a pending state":                              "meshmon needs list on secrets",
-		"a default storage class exists":                                                  "meshmon needs list on storageclasses",
+		"a default storage class exists":                                                  "permission denied: cannot list storageclasses",
 		"can grant ClusterRole linkerd-viz-prometheus-server's permissions to Prometheus": "escalate and bind",
 	} {
 		if !strings.Contains(f[desc], want) {
