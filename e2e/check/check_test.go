@@ -24,6 +24,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/meshmon/meshmon/e2e/framework"
+	"github.com/meshmon/meshmon/pkg/linkerd"
 	"github.com/meshmon/meshmon/pkg/policy"
 	"github.com/meshmon/meshmon/pkg/prom"
 	"github.com/meshmon/meshmon/pkg/prom/promtest"
@@ -115,7 +116,7 @@ func TestCheck(t *testing.T) {
 	// runs later, once the real Prometheus is up.
 	installArgs := []string{"install", "--chart", chartDir(t), "--cluster-name", "east", "--scrape-interval", "2s"}
 	env.MustMeshmon(t, "kubectl", append(installArgs, "--skip-check")...)
-	params, err := scrape.Discover(ctxT(t), kc, "linkerd", vizNS)
+	params, err := linkerd.Discover(ctxT(t), kc, "linkerd", vizNS)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +129,7 @@ func TestCheck(t *testing.T) {
 	// Every pod with an IP answers Prometheus' scrapes; Prometheus' own
 	// proxy reports that it authorized metrics-api.
 	mesh := framework.StartFakeMesh(t, kc, "linkerd", vizNS)
-	metricsAPI := policy.Identity("metrics-api", vizNS, params.LinkerdNamespace, params.TrustDomain)
+	metricsAPI := linkerd.Identity("metrics-api", vizNS, params.LinkerdNamespace, params.TrustDomain)
 	mesh.Proxy(t, vizNS, srv.Name).SetAuthz([]framework.AuthzSample{{Server: policy.ServerName, Port: 9090, ClientID: metricsAPI, Authorization: policy.AdminAuthorizationName, Requests: 17}}, nil)
 
 	data := t.TempDir()
@@ -219,7 +220,7 @@ func TestCheck(t *testing.T) {
 		waitRolledOut(t, kc, vizNS, "prometheus")
 		// The policy is gone; Prometheus' proxy starts refusing Grafana.
 		env.MustMeshmon(t, "kubectl", "policy", "delete")
-		grafana := policy.Identity("grafana", "grafana", params.LinkerdNamespace, params.TrustDomain)
+		grafana := linkerd.Identity("grafana", "grafana", params.LinkerdNamespace, params.TrustDomain)
 		mesh.Proxy(t, vizNS, srv.Name).SetAuthz(
 			[]framework.AuthzSample{{Server: policy.ServerName, Port: 9090, ClientID: metricsAPI, Authorization: policy.AdminAuthorizationName, Requests: 17}},
 			[]framework.AuthzSample{{Server: policy.ServerName, Port: 9090, ClientID: grafana, Requests: 4}})

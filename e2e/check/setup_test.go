@@ -25,6 +25,7 @@ import (
 	"github.com/meshmon/meshmon/e2e/framework"
 	"github.com/meshmon/meshmon/pkg/helmclient"
 	"github.com/meshmon/meshmon/pkg/kube"
+	"github.com/meshmon/meshmon/pkg/linkerd"
 	"github.com/meshmon/meshmon/pkg/prom"
 	"github.com/meshmon/meshmon/pkg/release"
 	"github.com/meshmon/meshmon/pkg/scrape"
@@ -84,9 +85,9 @@ func installRelease(t *testing.T, env *framework.Env, name, namespace string, va
 
 // meshmonValues are the values install would use here, from the cluster's
 // own Linkerd facts.
-func meshmonValues(t *testing.T, kc kubernetes.Interface, o release.ValuesOptions) (map[string]any, scrape.Params) {
+func meshmonValues(t *testing.T, kc kubernetes.Interface, o release.ValuesOptions) (map[string]any, linkerd.Facts) {
 	t.Helper()
-	p, err := scrape.Discover(ctxT(t), kc, "linkerd", vizNS)
+	p, err := linkerd.Discover(ctxT(t), kc, "linkerd", vizNS)
 	if err != nil {
 		t.Fatal(err)
 	}

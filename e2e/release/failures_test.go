@@ -42,7 +42,7 @@ func TestRefusedInstallsWriteNothing(t *testing.T) {
 	})
 	t.Run("missing Linkerd", func(t *testing.T) {
 		expectFailure(t, env, 1, []string{
-			"there is no ConfigMap linkerd-config in namespace mesh-nowhere, so Linkerd is not installed there",
+			`Linkerd is not installed in namespace "mesh-nowhere" (it has no ConfigMap linkerd-config)`,
 			"-L/--linkerd-namespace",
 		}, "install", "--skip-check", "-n", ns, "--chart", chart, "-L", "mesh-nowhere")
 		nothingWritten(t, kc, ns)
@@ -55,7 +55,7 @@ func TestRefusedInstallsWriteNothing(t *testing.T) {
 	limited := []string{"--kubeconfig", env.LimitedKubeconfig()}
 	t.Run("user without permissions", func(t *testing.T) {
 		expectFailure(t, env, 1, []string{
-			"you may not read ConfigMap linkerd/linkerd-config",
+			`permission denied: cannot get configmaps "linkerd-config" in namespace "linkerd"`,
 			"you may not list Secrets in namespace " + ns,
 			"you may not get, list, watch, create, patch and delete clusterroles.rbac.authorization.k8s.io",
 		}, append([]string{"install", "--skip-check", "-n", ns, "--chart", chart}, limited...)...)
@@ -89,7 +89,7 @@ func TestRefusedInstallsWriteNothing(t *testing.T) {
 		var r framework.Result
 		framework.Eventually(t, 30*time.Second, func() error {
 			r = env.Meshmon(t, "kubectl", append([]string{"install", "--skip-check", "-n", ns, "--chart", chart}, limited...)...)
-			if strings.Contains(r.Stderr, "you may not read ConfigMap") {
+			if strings.Contains(r.Stderr, `cannot get configmaps "linkerd-config"`) {
 				return errors.New("the read permissions are not in effect yet")
 			}
 			return nil

@@ -12,7 +12,6 @@ import (
 	"helm.sh/helm/v4/pkg/storage/driver"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/dynamic"
@@ -21,9 +20,9 @@ import (
 
 	"github.com/meshmon/meshmon/pkg/defaults"
 	"github.com/meshmon/meshmon/pkg/kube"
+	"github.com/meshmon/meshmon/pkg/linkerd"
 	"github.com/meshmon/meshmon/pkg/prom"
 	"github.com/meshmon/meshmon/pkg/release"
-	"github.com/meshmon/meshmon/pkg/scrape"
 )
 
 // Options say what to check and where.
@@ -133,7 +132,7 @@ type Env struct {
 	deps Deps
 
 	clients    lazy[*Clients]
-	linkerd    lazy[scrape.Params]
+	linkerd    lazy[linkerd.Facts]
 	vizNS      lazy[*corev1.Namespace]
 	server     lazy[*release.Server]
 	serverPods lazy[[]corev1.Pod]
@@ -228,27 +227,14 @@ func (e *Env) kube(ctx context.Context) (kubernetes.Interface, error) {
 	return c.Kube, nil
 }
 
-// LinkerdParams reads linkerd-config; VizNamespace is filled in as well
-// when the viz namespace is known.
-func (e *Env) linkerdParams(ctx context.Context) (scrape.Params, error) {
-	return e.linkerd.get(ctx, func(ctx context.Context) (scrape.Params, error) {
+// linkerdParams reads linkerd-config (VizNamespace is left empty).
+func (e *Env) linkerdParams(ctx context.Context) (linkerd.Facts, error) {
+	return e.linkerd.get(ctx, func(ctx context.Context) (linkerd.Facts, error) {
 		kc, err := e.kube(ctx)
 		if err != nil {
-			return scrape.Params{}, err
+			return linkerd.Facts{}, err
 		}
-		ns := e.opts.LinkerdNamespace
-		cm, err := kc.CoreV1().ConfigMaps(ns).Get(ctx, scrape.LinkerdConfigName, metav1.GetOptions{})
-		switch {
-		case apierrors.IsNotFound(err):
-			return scrape.Params{}, fmt.Errorf("no ConfigMap %s in namespace %q: the Linkerd control plane is not installed there; install Linkerd, or name its namespace with -L/--linkerd-namespace", scrape.LinkerdConfigName, ns)
-		case err != nil:
-			return scrape.Params{}, apiErr("get", "configmaps", ns, scrape.LinkerdConfigName, err)
-		}
-		if cm.Namespace == "" {
-			cm = cm.DeepCopy()
-			cm.Namespace = ns
-		}
-		return scrape.FromLinkerdConfig(cm)
+		return linkerd.ReadConfig(ctx, kc, e.opts.LinkerdNamespace)
 	})
 }
 
@@ -267,31 +253,7 @@ func (e *Env) vizNamespaceObject(ctx context.Context) (*corev1.Namespace, error)
 		if err != nil {
 			return nil, err
 		}
-		if name := e.opts.VizNamespace; name != "" {
-			ns, err := kc.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
-			switch {
-			case apierrors.IsNotFound(err):
-				return nil, fmt.Errorf("namespace %q does not exist, so linkerd-viz is not installed there; install it (linkerd viz install | kubectl apply -f -) or name its namespace with --viz-namespace", name)
-			case err != nil:
-				return nil, apiErr("get", "namespaces", "", name, err)
-			}
-			return ns, nil
-		}
-		list, err := kc.CoreV1().Namespaces().List(ctx, metav1.ListOptions{LabelSelector: scrape.VizExtensionSelector})
-		if err != nil {
-			return nil, apiErr("list", "namespaces", "", "", err)
-		}
-		switch len(list.Items) {
-		case 0:
-			return nil, fmt.Errorf("no namespace has the label %s, so linkerd-viz is not installed; install it (linkerd viz install | kubectl apply -f -)", scrape.VizExtensionSelector)
-		case 1:
-			return &list.Items[0], nil
-		}
-		var names []string
-		for _, n := range list.Items {
-			names = append(names, n.Name)
-		}
-		return nil, fmt.Errorf("several namespaces carry the label %s (%s); name the one to check with --viz-namespace", scrape.VizExtensionSelector, joinSorted(names))
+		return linkerd.FindVizNamespace(ctx, kc, e.opts.VizNamespace)
 	})
 }
 
@@ -344,7 +306,7 @@ func (e *Env) ServerPods(ctx context.Context) ([]corev1.Pod, error) {
 		}
 		list, err := kc.CoreV1().Pods(s.Namespace).List(ctx, metav1.ListOptions{LabelSelector: serverSelector(s)})
 		if err != nil {
-			return nil, apiErr("list", "pods", s.Namespace, "", err)
+			return nil, kube.ExplainAPIError("list", "pods", s.Namespace, "", err)
 		}
 		return list.Items, nil
 	})
@@ -383,7 +345,7 @@ func (e *Env) Installed(ctx context.Context) (bool, error) {
 	}
 	svcs, err := kc.CoreV1().Services(ns).List(ctx, metav1.ListOptions{LabelSelector: release.ServerSelector(e.opts.ReleaseName).String()})
 	if err != nil {
-		return false, apiErr("list", "services", ns, "", err)
+		return false, kube.ExplainAPIError("list", "services", ns, "", err)
 	}
 	if len(svcs.Items) > 0 {
 		return true, nil

@@ -39,6 +39,7 @@ import (
 	"github.com/meshmon/meshmon/pkg/defaults"
 	"github.com/meshmon/meshmon/pkg/healthcheck"
 	"github.com/meshmon/meshmon/pkg/kube"
+	"github.com/meshmon/meshmon/pkg/linkerd"
 	"github.com/meshmon/meshmon/pkg/policy"
 	"github.com/meshmon/meshmon/pkg/release"
 	"github.com/meshmon/meshmon/pkg/scrape"
@@ -91,7 +92,7 @@ func merge(ms ...map[string]string) map[string]string {
 // values are what meshmon installs the fixture release with.
 func values(t testing.TB) map[string]any {
 	t.Helper()
-	p := scrape.Defaults()
+	p := linkerd.Defaults()
 	v, _, err := release.Values(release.ValuesOptions{Scrape: p, ClusterName: "east"})
 	if err != nil {
 		t.Fatal(err)
@@ -470,7 +471,7 @@ func (f *fixture) kubeObjects() []runtime.Object {
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: vizNS, Labels: map[string]string{"linkerd.io/extension": "viz"},
 			Annotations: map[string]string{viz.AnnotationExternalPrometheus: serverURL}}},
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: appNS}},
-		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: scrape.LinkerdConfigName, Namespace: "linkerd"},
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: linkerd.ConfigMapName, Namespace: "linkerd"},
 			Data: map[string]string{"values": "clusterDomain: cluster.local\nidentityTrustDomain: cluster.local\nproxyContainerName: linkerd-proxy\n"}},
 		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: serverName, Namespace: vizNS, Labels: serverLabels()},
 			Spec: corev1.ServiceSpec{Selector: serverLabels(), Ports: []corev1.ServicePort{{Name: "http", Port: 9090, TargetPort: intstr.FromInt32(9090)}}}},
@@ -490,7 +491,7 @@ func (f *fixture) kubeObjects() []runtime.Object {
 				Capacity: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("50Gi")}},
 		},
 		&corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: pvName}, Spec: corev1.PersistentVolumeSpec{PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimRetain}},
-		&storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: storageName, Annotations: map[string]string{isDefaultClassAnnotation: "true"}}, Provisioner: "kubernetes.io/no-provisioner"},
+		&storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: storageName, Annotations: map[string]string{kube.DefaultStorageClassAnnotation: "true"}}, Provisioner: "kubernetes.io/no-provisioner"},
 		&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: viz.MetricsAPIName, Namespace: vizNS, Annotations: map[string]string{viz.AnnotationCreatedBy: "linkerd/cli " + vizVersion}},
 			Spec: appsv1.DeploymentSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{
 				{Name: viz.MetricsAPIName, Args: []string{"-controller-namespace=linkerd", "-prometheus-url=" + serverURL}}, proxyContainerSpec()}}}}},

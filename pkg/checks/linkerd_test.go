@@ -6,16 +6,16 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/meshmon/meshmon/pkg/healthcheck"
-	"github.com/meshmon/meshmon/pkg/scrape"
+	"github.com/meshmon/meshmon/pkg/linkerd"
 	"github.com/meshmon/meshmon/pkg/viz"
 )
 
 func TestLinkerd(t *testing.T) {
 	t.Run("no control plane", func(t *testing.T) {
 		f := newFixture(t)
-		f.delete(corev1.SchemeGroupVersion.WithResource("configmaps"), "linkerd", scrape.LinkerdConfigName)
+		f.delete(corev1.SchemeGroupVersion.WithResource("configmaps"), "linkerd", linkerd.ConfigMapName)
 		res := f.run(Options{})
-		expect(t, res, "Linkerd control plane is installed", healthcheck.StatusError, `no ConfigMap linkerd-config in namespace "linkerd"`, "-L/--linkerd-namespace")
+		expect(t, res, "Linkerd control plane is installed", healthcheck.StatusError, `Linkerd is not installed in namespace "linkerd" (it has no ConfigMap linkerd-config)`, "-L/--linkerd-namespace")
 		expect(t, res, "Prometheus server Service and workload exist", healthcheck.StatusSkipped)
 	})
 	t.Run("other control plane namespace", func(t *testing.T) {

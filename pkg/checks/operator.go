@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/meshmon/meshmon/pkg/healthcheck"
+	"github.com/meshmon/meshmon/pkg/kube"
 )
 
 // prometheus-operator's API.
@@ -76,12 +77,12 @@ func (e *Env) operatorState(ctx context.Context) (*operatorState, error) {
 		st := &operatorState{served: true, pods: map[string]*corev1.Pod{}}
 		sms, err := c.Dynamic.Resource(serviceMonitorsGVR).List(ctx, metav1.ListOptions{})
 		if err != nil {
-			return nil, apiErr("list", "servicemonitors.monitoring.coreos.com", "", "", err)
+			return nil, kube.ExplainAPIError("list", "servicemonitors.monitoring.coreos.com", "", "", err)
 		}
 		st.monitors = sms.Items
 		proms, err := c.Dynamic.Resource(prometheusesGVR).List(ctx, metav1.ListOptions{})
 		if err != nil {
-			return nil, apiErr("list", "prometheuses.monitoring.coreos.com", "", "", err)
+			return nil, kube.ExplainAPIError("list", "prometheuses.monitoring.coreos.com", "", "", err)
 		}
 		st.prometheus = proms.Items
 		for i := range st.monitors {
@@ -117,7 +118,7 @@ func (e *Env) resolveMonitor(ctx context.Context, kc kubernetes.Interface, st *o
 	for _, ns := range namespaces {
 		list, err := kc.CoreV1().Services(ns).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
 		if err != nil {
-			return apiErr("list", "services", ns, "", err)
+			return kube.ExplainAPIError("list", "services", ns, "", err)
 		}
 		for i := range list.Items {
 			svcs = append(svcs, &list.Items[i])
@@ -134,7 +135,7 @@ func (e *Env) resolveMonitor(ctx context.Context, kc kubernetes.Interface, st *o
 		// One pod tells which ports the Service's pods declare.
 		pods, err := kc.CoreV1().Pods(svc.Namespace).List(ctx, metav1.ListOptions{LabelSelector: labels.SelectorFromSet(svc.Spec.Selector).String(), Limit: 1})
 		if err != nil {
-			return apiErr("list", "pods", svc.Namespace, "", err)
+			return kube.ExplainAPIError("list", "pods", svc.Namespace, "", err)
 		}
 		st.pods[key] = nil
 		if len(pods.Items) > 0 {
@@ -457,7 +458,7 @@ func (e *Env) checkExternalEndpoints(ctx context.Context) error {
 				problems = append(problems, fmt.Sprintf("Service %s/%s has no selector and no Endpoints named %s, so %s finds no target", svc.Namespace, svc.Name, svc.Name, ep))
 				continue
 			case err != nil:
-				return apiErr("get", "endpoints", svc.Namespace, svc.Name, err)
+				return kube.ExplainAPIError("get", "endpoints", svc.Namespace, svc.Name, err)
 			}
 			if ep.port == "" {
 				continue

@@ -4,29 +4,26 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math/big"
 	"path"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshmon/meshmon/pkg/healthcheck"
+	"github.com/meshmon/meshmon/pkg/kube"
+	"github.com/meshmon/meshmon/pkg/prom"
 	"github.com/meshmon/meshmon/pkg/release"
 )
 
 // defaultTSDBPath is Prometheus' --storage.tsdb.path default, relative to its working directory.
 const defaultTSDBPath = "data/"
-
-// isDefaultClassAnnotation marks the cluster's default StorageClass.
-const isDefaultClassAnnotation = "storageclass.kubernetes.io/is-default-class"
 
 // claims are the data volume claims of the server.
 type claims struct {
@@ -64,7 +61,7 @@ func (e *Env) dataClaims(ctx context.Context) (*claims, error) {
 			case apierrors.IsNotFound(err):
 				continue
 			case err != nil:
-				return nil, apiErr("get", "persistentvolumeclaims", s.Namespace, n, err)
+				return nil, kube.ExplainAPIError("get", "persistentvolumeclaims", s.Namespace, n, err)
 			}
 			c.Found[n] = pvc
 		}
@@ -316,7 +313,7 @@ func (e *Env) checkStorageClass(ctx context.Context) error {
 		case apierrors.IsNotFound(err):
 			return fmt.Errorf("PVC %s asks for StorageClass %q, which does not exist, so no volume can be provisioned for it; create the class or reinstall with --storage-class naming an existing one (kubectl get storageclass)", claim.Name, *sc)
 		case err != nil:
-			return apiErr("get", "storageclasses", "", *sc, err)
+			return kube.ExplainAPIError("get", "storageclasses", "", *sc, err)
 		}
 		return healthcheck.Detail("\t* " + *sc)
 	}
@@ -325,7 +322,7 @@ func (e *Env) checkStorageClass(ctx context.Context) error {
 		return err
 	}
 	if def == "" {
-		return fmt.Errorf("PVC %s asks for the default StorageClass, but the cluster has none; mark one as default (annotation %s=true) or reinstall with --storage-class", claim.Name, isDefaultClassAnnotation)
+		return fmt.Errorf("PVC %s asks for the default StorageClass, but the cluster has none; mark one as default (annotation %s=true) or reinstall with --storage-class", claim.Name, kube.DefaultStorageClassAnnotation)
 	}
 	return healthcheck.Detail("\t* " + def + " (default)")
 }
@@ -338,22 +335,12 @@ func defaultStorageClass(ctx context.Context, e *Env) (string, error) {
 	}
 	list, err := kc.StorageV1().StorageClasses().List(ctx, metav1.ListOptions{})
 	if err != nil {
-		return "", apiErr("list", "storageclasses", "", "", err)
+		return "", kube.ExplainAPIError("list", "storageclasses", "", "", err)
 	}
-	var defaults []storagev1.StorageClass
-	for _, sc := range list.Items {
-		if sc.Annotations[isDefaultClassAnnotation] == "true" {
-			defaults = append(defaults, sc)
-		}
+	if defaults := kube.DefaultStorageClasses(list.Items); len(defaults) > 0 {
+		return defaults[0], nil
 	}
-	if len(defaults) == 0 {
-		return "", nil
-	}
-	// Kubernetes picks the newest default when several are marked.
-	slices.SortFunc(defaults, func(a, b storagev1.StorageClass) int {
-		return b.CreationTimestamp.Compare(a.CreationTimestamp.Time)
-	})
-	return defaults[0].Name, nil
+	return "", nil
 }
 
 func (e *Env) checkAccessMode(ctx context.Context) error {
@@ -393,7 +380,7 @@ func (e *Env) checkReclaimPolicy(ctx context.Context) error {
 		}
 		pv, err := kc.CoreV1().PersistentVolumes().Get(ctx, pvc.Spec.VolumeName, metav1.GetOptions{})
 		if err != nil {
-			return apiErr("get", "persistentvolumes", "", pvc.Spec.VolumeName, err)
+			return kube.ExplainAPIError("get", "persistentvolumes", "", pvc.Spec.VolumeName, err)
 		}
 		if pv.Spec.PersistentVolumeReclaimPolicy == corev1.PersistentVolumeReclaimDelete {
 			deleting = append(deleting, pv.Name)
@@ -458,24 +445,14 @@ func (e *Env) releaseClaims(ctx context.Context) map[string]bool {
 	return out
 }
 
-// prometheusSize matches the sizes --storage.tsdb.retention.size accepts.
-var prometheusSize = regexp.MustCompile(`^([0-9]+(?:\.[0-9]+)?)(B|KB|MB|GB|TB|PB|EB|KiB|MiB|GiB|TiB|PiB|EiB)$`)
-
-// parsePrometheusSize converts a Prometheus size (units are powers of 1024) to bytes.
+// parsePrometheusSize converts a Prometheus size to bytes.
 func parsePrometheusSize(s string) (float64, bool) {
-	m := prometheusSize.FindStringSubmatch(strings.TrimSpace(s))
-	if m == nil {
+	b, ok := prom.ParseSize(strings.TrimSpace(s))
+	if !ok {
 		return 0, false
 	}
-	n, err := strconv.ParseFloat(m[1], 64)
-	if err != nil {
-		return 0, false
-	}
-	shift := map[string]int{"B": 0, "K": 10, "M": 20, "G": 30, "T": 40, "P": 50, "E": 60}[m[2][:1]]
-	if m[2] == "B" {
-		shift = 0
-	}
-	return n * float64(uint64(1)<<shift), true
+	f, _ := new(big.Float).SetInt(b).Float64()
+	return f, true
 }
 
 func (e *Env) checkRetentionSize(ctx context.Context) error {

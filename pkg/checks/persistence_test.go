@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/meshmon/meshmon/pkg/healthcheck"
+	"github.com/meshmon/meshmon/pkg/kube"
 )
 
 func TestPVC(t *testing.T) {
@@ -77,11 +78,23 @@ func TestStorageClass(t *testing.T) {
 		f.update(pvc)
 		// Two defaults: Kubernetes uses the newest.
 		f.create(&storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "newer", CreationTimestamp: metav1.NewTime(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)),
-			Annotations: map[string]string{isDefaultClassAnnotation: "true"}}})
+			Annotations: map[string]string{kube.DefaultStorageClassAnnotation: "true"}}})
 		expect(t, f.run(Options{}), "storage class exists", healthcheck.StatusSuccess, "newer (default)")
 		f.delete(storagev1.SchemeGroupVersion.WithResource("storageclasses"), "", storageName)
 		f.delete(storagev1.SchemeGroupVersion.WithResource("storageclasses"), "", "newer")
 		expect(t, f.run(Options{}), "storage class exists", healthcheck.StatusError, "asks for the default StorageClass, but the cluster has none")
+	})
+	// Kubernetes' admission plugin still honours the beta annotation, and preflight accepts it,
+	// so a default class that carries only that one must pass here too.
+	t.Run("default by the beta annotation", func(t *testing.T) {
+		f := newFixture(t)
+		pvc := f.pvc()
+		pvc.Spec.StorageClassName = nil
+		f.update(pvc)
+		f.delete(storagev1.SchemeGroupVersion.WithResource("storageclasses"), "", storageName)
+		f.create(&storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "legacy",
+			Annotations: map[string]string{kube.BetaDefaultStorageClassAnnotation: "true"}}})
+		expect(t, f.run(Options{}), "storage class exists", healthcheck.StatusSuccess, "legacy (default)")
 	})
 	t.Run("static", func(t *testing.T) {
 		f := newFixture(t)

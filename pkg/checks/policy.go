@@ -17,14 +17,10 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/meshmon/meshmon/pkg/healthcheck"
+	"github.com/meshmon/meshmon/pkg/kube"
+	"github.com/meshmon/meshmon/pkg/linkerd"
 	"github.com/meshmon/meshmon/pkg/policy"
 	"github.com/meshmon/meshmon/pkg/prom"
-)
-
-// The policy.linkerd.io resources the checks list.
-var (
-	serversGVR       = schema.GroupVersionResource{Group: policy.Group, Version: "v1beta3", Resource: "servers"}
-	authorizationGVR = schema.GroupVersionResource{Group: policy.Group, Version: "v1alpha1", Resource: "authorizationpolicies"}
 )
 
 // policyState is what the policy checks share: the objects meshmon would
@@ -33,6 +29,8 @@ type policyState struct {
 	spec    policy.Spec
 	status  policy.Status
 	servers []unstructured.Unstructured
+	// resources are the policy.linkerd.io resources the checks list, as pkg/policy resolves them.
+	resources map[string]schema.GroupVersionResource
 	// identity is the mesh identity Prometheus runs as.
 	identity string
 }
@@ -78,17 +76,23 @@ func (e *Env) policyState(ctx context.Context) (*policyState, error) {
 		if err != nil {
 			return nil, err
 		}
-		st, err := policy.Show(ctx, policy.Clients{Dynamic: c.Dynamic, Kube: c.Kube}, objs)
+		pc := policy.Clients{Dynamic: c.Dynamic, Kube: c.Kube}
+		st, err := policy.Show(ctx, pc, objs)
 		if err != nil {
 			return nil, err
 		}
-		list, err := c.Dynamic.Resource(serversGVR).Namespace(s.Namespace).List(ctx, metav1.ListOptions{})
+		resources, err := policy.Resources(ctx, pc, policy.KindServer, policy.KindAuthorizationPolicy)
 		if err != nil {
-			return nil, apiErr("list", "servers."+policy.Group, s.Namespace, "", err)
+			return nil, err
+		}
+		servers := resources[policy.KindServer]
+		list, err := c.Dynamic.Resource(servers).Namespace(s.Namespace).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return nil, kube.ExplainAPIError("list", kube.ResourceName(servers), s.Namespace, "", err)
 		}
 		return &policyState{
-			spec: spec, status: st, servers: list.Items,
-			identity: policy.Identity(s.ServiceAccount, s.Namespace, p.LinkerdNamespace, p.TrustDomain),
+			spec: spec, status: st, servers: list.Items, resources: resources,
+			identity: linkerd.Identity(s.ServiceAccount, s.Namespace, p.LinkerdNamespace, p.TrustDomain),
 		}, nil
 	})
 }
@@ -363,9 +367,10 @@ func (e *Env) checkPolicyServiceAccounts(ctx context.Context) error {
 		return err
 	}
 	ns := ps.spec.PrometheusNamespace
-	list, err := c.Dynamic.Resource(authorizationGVR).Namespace(ns).List(ctx, metav1.ListOptions{})
+	authorizations := ps.resources[policy.KindAuthorizationPolicy]
+	list, err := c.Dynamic.Resource(authorizations).Namespace(ns).List(ctx, metav1.ListOptions{})
 	if err != nil {
-		return apiErr("list", "authorizationpolicies."+policy.Group, ns, "", err)
+		return kube.ExplainAPIError("list", kube.ResourceName(authorizations), ns, "", err)
 	}
 	type saRef struct{ ns, name, by string }
 	var refs []saRef
@@ -396,7 +401,7 @@ func (e *Env) checkPolicyServiceAccounts(ctx context.Context) error {
 		case apierrors.IsNotFound(err):
 			missing = append(missing, fmt.Sprintf("ServiceAccount %s/%s (authorized by %s)", r.ns, r.name, r.by))
 		case err != nil:
-			return apiErr("get", "serviceaccounts", r.ns, r.name, err)
+			return kube.ExplainAPIError("get", "serviceaccounts", r.ns, r.name, err)
 		}
 	}
 	if len(missing) > 0 {
@@ -457,7 +462,7 @@ func (e *Env) authzSummary(ctx context.Context) (prom.ServerAuthz, error) {
 }
 
 func metricsAPIIdentity(ps *policyState) string {
-	return policy.Identity(policy.DefaultMetricsAPIServiceAccount, ps.spec.VizNamespace, ps.spec.LinkerdNamespace, ps.spec.TrustDomain)
+	return linkerd.Identity(policy.DefaultMetricsAPIServiceAccount, ps.spec.VizNamespace, ps.spec.LinkerdNamespace, ps.spec.TrustDomain)
 }
 
 func (e *Env) checkAuthzAllowed(ctx context.Context) error {

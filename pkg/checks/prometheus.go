@@ -11,6 +11,7 @@ import (
 
 	"github.com/meshmon/meshmon/pkg/defaults"
 	"github.com/meshmon/meshmon/pkg/healthcheck"
+	"github.com/meshmon/meshmon/pkg/helmvalues"
 	"github.com/meshmon/meshmon/pkg/kube"
 	"github.com/meshmon/meshmon/pkg/prom"
 	"github.com/meshmon/meshmon/pkg/release"
@@ -320,29 +321,7 @@ func (e *Env) releaseValues(ctx context.Context) (map[string]any, *releasev1.Rel
 	if rel.Chart != nil {
 		defaults = rel.Chart.Values
 	}
-	return release.MergeValues(defaults, rel.Config), rel, nil
-}
-
-func lookupString(m map[string]any, path ...string) (string, bool) {
-	var cur any = m
-	for _, p := range path {
-		mm, ok := cur.(map[string]any)
-		if !ok {
-			return "", false
-		}
-		cur, ok = mm[p]
-		if !ok {
-			return "", false
-		}
-	}
-	switch v := cur.(type) {
-	case string:
-		return v, v != ""
-	case nil:
-		return "", false
-	default:
-		return fmt.Sprint(v), true
-	}
+	return helmvalues.Merge(defaults, rel.Config), rel, nil
 }
 
 func (e *Env) checkIntervals(ctx context.Context) error {
@@ -363,7 +342,7 @@ func (e *Env) checkIntervals(ctx context.Context) error {
 		{"scrape_timeout", cfg.Global.ScrapeTimeout},
 		{"evaluation_interval", cfg.Global.EvaluationInterval},
 	} {
-		want, ok := lookupString(values, "server", "global", f.key)
+		want, ok := helmvalues.LookupString(values, "server", "global", f.key)
 		if !ok {
 			continue
 		}
@@ -398,7 +377,7 @@ func (e *Env) checkRetention(ctx context.Context) error {
 		return err
 	}
 	var diffs []string
-	wantTime, ok := lookupString(values, "server", "retention")
+	wantTime, ok := helmvalues.LookupString(values, "server", "retention")
 	if !ok {
 		wantTime = defaults.Retention
 	}
@@ -411,7 +390,7 @@ func (e *Env) checkRetention(ctx context.Context) error {
 	if werr != nil || gerr != nil || wd != gd {
 		diffs = append(diffs, fmt.Sprintf("retention time: the release says %s, Prometheus runs %s", wantTime, gotTime))
 	}
-	wantSize, _ := lookupString(values, "server", "retentionSize")
+	wantSize, _ := helmvalues.LookupString(values, "server", "retentionSize")
 	gotSize := flags["storage.tsdb.retention.size"]
 	wb, _ := parsePrometheusSize(orZero(wantSize))
 	gb, _ := parsePrometheusSize(orZero(gotSize))

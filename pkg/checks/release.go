@@ -16,11 +16,12 @@ import (
 	"github.com/meshmon/meshmon/pkg/defaults"
 	"github.com/meshmon/meshmon/pkg/healthcheck"
 	"github.com/meshmon/meshmon/pkg/kube"
+	"github.com/meshmon/meshmon/pkg/prom"
 	"github.com/meshmon/meshmon/pkg/release"
 )
 
-// defaultListenPort is Prometheus' own default (--web.listen-address=0.0.0.0:9090).
-const defaultListenPort = 9090
+// defaultListenPort is where Prometheus serves when no --web.listen-address says otherwise.
+const defaultListenPort = prom.DefaultListenPort
 
 // workload is the server's Deployment or StatefulSet, as far as the checks need it.
 type workload struct {
@@ -48,7 +49,7 @@ func (e *Env) serverWorkload(ctx context.Context) (*workload, error) {
 		if s.WorkloadKind == "StatefulSet" {
 			st, err := kc.AppsV1().StatefulSets(s.Namespace).Get(ctx, s.WorkloadName, metav1.GetOptions{})
 			if err != nil {
-				return nil, apiErr("get", "statefulsets", s.Namespace, s.WorkloadName, err)
+				return nil, kube.ExplainAPIError("get", "statefulsets", s.Namespace, s.WorkloadName, err)
 			}
 			w.Replicas, w.ReadyReplicas, w.Template = replicas(st.Spec.Replicas), st.Status.ReadyReplicas, st.Spec.Template
 			w.ClaimTemplates = st.Spec.VolumeClaimTemplates
@@ -58,7 +59,7 @@ func (e *Env) serverWorkload(ctx context.Context) (*workload, error) {
 		}
 		d, err := kc.AppsV1().Deployments(s.Namespace).Get(ctx, s.WorkloadName, metav1.GetOptions{})
 		if err != nil {
-			return nil, apiErr("get", "deployments", s.Namespace, s.WorkloadName, err)
+			return nil, kube.ExplainAPIError("get", "deployments", s.Namespace, s.WorkloadName, err)
 		}
 		w.Replicas, w.ReadyReplicas, w.Template = replicas(d.Spec.Replicas), d.Status.ReadyReplicas, d.Spec.Template
 		return w, nil

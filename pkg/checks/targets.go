@@ -11,6 +11,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/meshmon/meshmon/pkg/healthcheck"
+	"github.com/meshmon/meshmon/pkg/kube"
+	"github.com/meshmon/meshmon/pkg/linkerd"
 	"github.com/meshmon/meshmon/pkg/prom"
 	"github.com/meshmon/meshmon/pkg/scrape"
 )
@@ -18,9 +20,6 @@ import (
 // Pods are listed in pages of this size: large enough for few requests,
 // small enough to keep each answer bounded on a big cluster.
 const podPageSize = 500
-
-// controlPlaneNSLabel marks every meshed pod with its control plane's namespace.
-const controlPlaneNSLabel = "linkerd.io/control-plane-ns"
 
 func (e *Env) promTargets(ctx context.Context) (prom.TargetSummary, error) {
 	return e.targets.get(ctx, func(ctx context.Context) (prom.TargetSummary, error) {
@@ -161,7 +160,7 @@ func (e *Env) meshedPods(ctx context.Context) ([]string, error) {
 		return nil, err
 	}
 	opts := metav1.ListOptions{
-		LabelSelector: controlPlaneNSLabel + "=" + p.LinkerdNamespace,
+		LabelSelector: linkerd.ControlPlaneNamespaceLabel + "=" + p.LinkerdNamespace,
 		FieldSelector: "status.phase!=Succeeded,status.phase!=Failed",
 		Limit:         podPageSize,
 	}
@@ -169,7 +168,7 @@ func (e *Env) meshedPods(ctx context.Context) ([]string, error) {
 	for {
 		list, err := kc.CoreV1().Pods(e.opts.DataPlaneNamespace).List(ctx, opts)
 		if err != nil {
-			return nil, apiErr("list", "pods", e.opts.DataPlaneNamespace, "", err)
+			return nil, kube.ExplainAPIError("list", "pods", e.opts.DataPlaneNamespace, "", err)
 		}
 		for i := range list.Items {
 			pod := &list.Items[i]
@@ -215,7 +214,7 @@ func (e *Env) checkCoverage(ctx context.Context) error {
 	}
 	if len(missing) > 0 {
 		return fmt.Errorf("%d of %d meshed pods have no %s target, so their traffic is missing from the dashboards; new pods appear within a scrape interval, otherwise check the job's relabel rules (container %s, port %s):%s",
-			len(missing), len(pods), scrape.JobLinkerdProxy, e.proxyContainerName(ctx), scrape.ProxyAdminPortName, bullets(missing))
+			len(missing), len(pods), scrape.JobLinkerdProxy, e.proxyContainerName(ctx), linkerd.ProxyAdminPortName, bullets(missing))
 	}
 	return healthcheck.Detail(fmt.Sprintf("\t* %d meshed %s%s, all scraped", len(pods), plural(len(pods), "pod", "pods"), where))
 }

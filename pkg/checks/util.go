@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	releasev1 "helm.sh/helm/v4/pkg/release/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 )
 
 // maxListed caps the items an error lists; the rest are counted.
@@ -34,33 +33,6 @@ func bulletList(items []string, limit int) string {
 		b.WriteString("\n\t* " + it)
 	}
 	return b.String()
-}
-
-// apiErr turns an API failure into a message that says what was attempted;
-// a denial names the permission to ask for.
-func apiErr(verb, resource, ns, name string, err error) error {
-	target := resource
-	if name != "" {
-		target = fmt.Sprintf("%s %q", resource, name)
-	}
-	where := ""
-	if ns != "" {
-		where = " in namespace " + ns
-	}
-	if apierrors.IsForbidden(err) {
-		nsFlag := " --all-namespaces"
-		if ns != "" {
-			nsFlag = " -n " + ns
-		}
-		return fmt.Errorf("permission denied: cannot %s %s%s; ask a cluster admin to grant it (check with kubectl auth can-i %s %s%s)", verb, target, where, verb, resource, nsFlag)
-	}
-	return fmt.Errorf("cannot %s %s%s: %w", verb, target, where, err)
-}
-
-func joinSorted(items []string) string {
-	s := slices.Clone(items)
-	slices.Sort(s)
-	return strings.Join(s, ", ")
 }
 
 func sortNewestFirst(revs []*releasev1.Release) {

@@ -53,7 +53,7 @@ func (e *Env) metricsAPIDeployment(ctx context.Context) (*appsv1.Deployment, err
 		case apierrors.IsNotFound(err):
 			return nil, nil
 		case err != nil:
-			return nil, apiErr("get", "deployments", ns, viz.MetricsAPIName, err)
+			return nil, kube.ExplainAPIError("get", "deployments", ns, viz.MetricsAPIName, err)
 		}
 		return d, nil
 	})
@@ -213,7 +213,7 @@ func (e *Env) checkBundledPrometheus(ctx context.Context) error {
 	}
 	list, err := kc.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{LabelSelector: bundledPrometheusSelector})
 	if err != nil {
-		return apiErr("list", "deployments", ns, "", err)
+		return kube.ExplainAPIError("list", "deployments", ns, "", err)
 	}
 	for _, d := range list.Items {
 		if replicas(d.Spec.Replicas) > 0 {
@@ -272,7 +272,7 @@ func (e *Env) dashboardConnection(ctx context.Context) (*dashboardConn, error) {
 		case apierrors.IsNotFound(err):
 			return nil, fmt.Errorf("linkerd-viz has no %s Deployment in namespace %s, so there is no dashboard; reinstall linkerd-viz (or pass --dashboard-url)", webName, ns)
 		case err != nil:
-			return nil, apiErr("get", "deployments", ns, webName, err)
+			return nil, kube.ExplainAPIError("get", "deployments", ns, webName, err)
 		}
 		sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
 		if err != nil {

@@ -12,7 +12,7 @@ import (
 // includes the completion command cobra adds only when a command executes.
 func CommandTree(host Host) *cobra.Command {
 	streams := genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr}
-	root := newRootCommand(newGlobals(host, streams, os.Getenv))
+	root := newRootCommand(newInvocation(host, streams, os.Getenv))
 	root.InitDefaultCompletionCmd()
 	return root
 }

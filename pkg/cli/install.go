@@ -11,8 +11,8 @@ import (
 
 	"github.com/meshmon/meshmon/pkg/defaults"
 	"github.com/meshmon/meshmon/pkg/install"
+	"github.com/meshmon/meshmon/pkg/linkerd"
 	"github.com/meshmon/meshmon/pkg/release"
-	"github.com/meshmon/meshmon/pkg/scrape"
 )
 
 type installOptions struct {
@@ -142,7 +142,7 @@ func (o *installOptions) Validate() error {
 		return usageError("--allow-client, --allow-federate-from and --mtls-authentication shape the policy and cannot be combined with --skip-policy")
 	}
 	opts := o.installOptions()
-	probe := opts.ValuesFor(o.inv.env(false), scrape.Defaults())
+	probe := opts.ValuesFor(o.inv.env(false), linkerd.Defaults())
 	if _, _, err := probe.Resolve(); err != nil {
 		return usageError("%w", err)
 	}

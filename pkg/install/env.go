@@ -15,8 +15,8 @@ import (
 	"github.com/meshmon/meshmon/pkg/checks"
 	"github.com/meshmon/meshmon/pkg/helmclient"
 	"github.com/meshmon/meshmon/pkg/kube"
+	"github.com/meshmon/meshmon/pkg/linkerd"
 	"github.com/meshmon/meshmon/pkg/release"
-	"github.com/meshmon/meshmon/pkg/scrape"
 	"github.com/meshmon/meshmon/pkg/ui"
 	"github.com/meshmon/meshmon/pkg/viz"
 )
@@ -76,7 +76,7 @@ func (e *Env) Server(ctx context.Context, name string) (*release.Server, error) 
 	if err != nil {
 		return nil, err
 	}
-	p, err := scrape.Discover(ctx, c.Kube, e.LinkerdNamespace, e.VizNamespace)
+	p, err := linkerd.Discover(ctx, c.Kube, e.LinkerdNamespace, e.VizNamespace)
 	if err != nil {
 		return nil, err
 	}

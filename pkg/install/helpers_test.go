@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	"helm.sh/helm/v4/pkg/action"
-	chart "helm.sh/helm/v4/pkg/chart/v2"
 	"helm.sh/helm/v4/pkg/chart/common"
+	chart "helm.sh/helm/v4/pkg/chart/v2"
 	kubefake "helm.sh/helm/v4/pkg/kube/fake"
 	rcommon "helm.sh/helm/v4/pkg/release/common"
 	rel "helm.sh/helm/v4/pkg/release/v1"
@@ -24,8 +24,8 @@ import (
 
 	"github.com/meshmon/meshmon/pkg/defaults"
 	"github.com/meshmon/meshmon/pkg/kube"
+	"github.com/meshmon/meshmon/pkg/linkerd"
 	"github.com/meshmon/meshmon/pkg/release"
-	"github.com/meshmon/meshmon/pkg/scrape"
 	"github.com/meshmon/meshmon/pkg/ui"
 )
 
@@ -81,12 +81,12 @@ func (te *testEnv) deployed(t *testing.T, name string) {
 	}
 }
 
-// linkerd is the control plane's ConfigMap with the facts meshmon reads, and the viz
+// linkerdObjects are the control plane's ConfigMap with the facts meshmon reads, and the viz
 // namespace (viz itself is not installed).
-func linkerd() []runtime.Object {
+func linkerdObjects() []runtime.Object {
 	return []runtime.Object{
 		&corev1.ConfigMap{
-			ObjectMeta: metav1.ObjectMeta{Name: scrape.LinkerdConfigName, Namespace: defaults.LinkerdNamespace},
+			ObjectMeta: metav1.ObjectMeta{Name: linkerd.ConfigMapName, Namespace: defaults.LinkerdNamespace},
 			Data:       map[string]string{"values": "clusterDomain: cluster.local\nidentityTrustDomain: cluster.local\nproxyContainerName: linkerd-proxy\n"},
 		},
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: defaults.VizNamespace, Labels: map[string]string{"linkerd.io/extension": "viz"}}},

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/meshmon/meshmon/pkg/kube"
+	"github.com/meshmon/meshmon/pkg/linkerd"
 	"github.com/meshmon/meshmon/pkg/release"
-	"github.com/meshmon/meshmon/pkg/scrape"
 	"github.com/meshmon/meshmon/pkg/ui"
 )
 
@@ -41,7 +41,7 @@ type Options struct {
 }
 
 // ValuesFor are the chart options for the cluster described by params.
-func (o *Options) ValuesFor(e *Env, params scrape.Params) release.ValuesOptions {
+func (o *Options) ValuesFor(e *Env, params linkerd.Facts) release.ValuesOptions {
 	v := o.Values
 	v.Namespace = e.Namespace
 	v.Scrape = params
@@ -75,7 +75,7 @@ type installation struct {
 	clients  *kube.Clients
 	target   *release.Target
 	// params are the Linkerd facts read from the cluster.
-	params scrape.Params
+	params linkerd.Facts
 	plan   *release.Plan
 	// server is the installed Prometheus (in a dry run: the one the chart would create).
 	server *release.Server
@@ -145,11 +145,11 @@ func (in *installation) preflight(ctx context.Context) error {
 	if v, err := clients.Kube.Discovery().ServerVersion(); err == nil {
 		kubeVersion = v.GitVersion
 	}
-	params, discoverErr := scrape.Discover(ctx, clients.Kube, e.LinkerdNamespace, e.VizNamespace)
+	params, discoverErr := linkerd.Discover(ctx, clients.Kube, e.LinkerdNamespace, e.VizNamespace)
 	if discoverErr != nil {
 		// Preflight reports what is missing; the defaults only serve to render the
 		// chart so that the permissions it needs can still be checked.
-		params = scrape.Defaults()
+		params = linkerd.Defaults()
 		params.LinkerdNamespace, params.VizNamespace = e.LinkerdNamespace, e.VizNamespace
 	}
 	in.params = params

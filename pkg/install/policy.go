@@ -6,9 +6,9 @@ import (
 	"fmt"
 
 	"github.com/meshmon/meshmon/pkg/kube"
+	"github.com/meshmon/meshmon/pkg/linkerd"
 	"github.com/meshmon/meshmon/pkg/policy"
 	"github.com/meshmon/meshmon/pkg/release"
-	"github.com/meshmon/meshmon/pkg/scrape"
 )
 
 // PolicyInput is what the caller asks of the policy beyond what the cluster says.
@@ -28,7 +28,7 @@ type Policy struct {
 	Kube    *kube.Clients
 	Clients policy.Clients
 	Spec    policy.Spec
-	Params  scrape.Params
+	Params  linkerd.Facts
 	// Server is nil when the release is gone (delete may still run).
 	Server *release.Server
 }
@@ -42,7 +42,7 @@ func (e *Env) ReadPolicy(ctx context.Context, in PolicyInput, allowMissingServer
 	if err != nil {
 		return nil, err
 	}
-	params, err := scrape.Discover(ctx, c.Kube, e.LinkerdNamespace, e.VizNamespace)
+	params, err := linkerd.Discover(ctx, c.Kube, e.LinkerdNamespace, e.VizNamespace)
 	if err != nil {
 		return nil, err
 	}
@@ -66,7 +66,7 @@ func (e *Env) ReadPolicy(ctx context.Context, in PolicyInput, allowMissingServer
 // PolicyFor builds the spec for a Prometheus server the caller already found (or, for
 // install --dry-run, the one its chart would create). A nil server names the objects from
 // the defaults, which is all delete needs.
-func PolicyFor(ctx context.Context, c *kube.Clients, params scrape.Params, in PolicyInput, srv *release.Server) (*Policy, error) {
+func PolicyFor(ctx context.Context, c *kube.Clients, params linkerd.Facts, in PolicyInput, srv *release.Server) (*Policy, error) {
 	p := &Policy{Kube: c, Clients: policy.Clients{Dynamic: c.Dynamic, Kube: c.Kube}, Params: params, Server: srv}
 	spec := policy.Spec{
 		VizNamespace: params.VizNamespace, PrometheusNamespace: in.PrometheusNamespace,

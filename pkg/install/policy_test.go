@@ -28,7 +28,7 @@ func TestReadPolicyUsesTheContainerPortBehindTheService(t *testing.T) {
 		{"named targetPort nobody declares", intstr.FromString("web"), nil, 0, `targets the port named "web"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			te := newTestEnv(t, append(linkerd(), serverObjects(defaults.ReleaseName, tc.target, tc.ports...)...)...)
+			te := newTestEnv(t, append(linkerdObjects(), serverObjects(defaults.ReleaseName, tc.target, tc.ports...)...)...)
 			pol, err := te.ReadPolicy(context.Background(), PolicyInput{ReleaseName: defaults.ReleaseName}, false)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
@@ -54,7 +54,7 @@ func TestReadPolicyUsesTheContainerPortBehindTheService(t *testing.T) {
 
 // Delete may run after the release is gone; apply may not.
 func TestReadPolicyWithoutServer(t *testing.T) {
-	te := newTestEnv(t, linkerd()...)
+	te := newTestEnv(t, linkerdObjects()...)
 	_, err := te.ReadPolicy(context.Background(), PolicyInput{ReleaseName: defaults.ReleaseName}, false)
 	if err == nil || !strings.Contains(err.Error(), "install it first with `kubectl meshmon install`") {
 		t.Fatalf("error %v, want the fix named", err)

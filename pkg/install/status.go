@@ -4,10 +4,8 @@ import (
 	"context"
 	"fmt"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
+	"github.com/meshmon/meshmon/pkg/linkerd"
 	"github.com/meshmon/meshmon/pkg/release"
-	"github.com/meshmon/meshmon/pkg/scrape"
 )
 
 // Status reads release name at a glance. Its URL needs Linkerd's cluster domain and
@@ -21,23 +19,16 @@ func (e *Env) Status(ctx context.Context, name string) (*release.Status, string,
 	warning := ""
 	domain, err := e.clusterDomain(ctx, t)
 	if err != nil {
-		warning = fmt.Sprintf("the URL is left out: reading the cluster domain from %s/%s: %v", e.LinkerdNamespace, scrape.LinkerdConfigName, err)
+		warning = fmt.Sprintf("the URL is left out: reading the cluster domain from %s: %v", linkerd.ConfigMapName, err)
 	}
 	s, err := release.GetStatus(ctx, t, domain)
 	return s, warning, err
 }
 
 func (e *Env) clusterDomain(ctx context.Context, t *release.Target) (string, error) {
-	cm, err := t.Kube.CoreV1().ConfigMaps(e.LinkerdNamespace).Get(ctx, scrape.LinkerdConfigName, metav1.GetOptions{})
+	facts, err := linkerd.ReadConfig(ctx, t.Kube, e.LinkerdNamespace)
 	if err != nil {
 		return "", err
 	}
-	if cm.Namespace == "" {
-		cm.Namespace = e.LinkerdNamespace
-	}
-	params, err := scrape.FromLinkerdConfig(cm)
-	if err != nil {
-		return "", err
-	}
-	return params.ClusterDomain, nil
+	return facts.ClusterDomain, nil
 }

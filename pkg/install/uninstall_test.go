@@ -38,7 +38,7 @@ func TestUninstallOfNothingSaysWhereItLooked(t *testing.T) {
 // viz and the policy go before the release, so nothing points at, or protects, a
 // Prometheus that is gone; with nothing of meshmon's in either, each step says so and goes on.
 func TestUninstallStepOrder(t *testing.T) {
-	te := newTestEnv(t, linkerd()...)
+	te := newTestEnv(t, linkerdObjects()...)
 	te.deployed(t, defaults.ReleaseName)
 	if err := Uninstall(context.Background(), te.Env, UninstallOptions{ReleaseName: defaults.ReleaseName, Timeout: time.Minute}); err != nil {
 		t.Fatalf("%v\n%s", err, te.errOut)

@@ -17,6 +17,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/util/retry"
+
+	"github.com/meshmon/meshmon/pkg/kube"
 )
 
 // ApplyOptions tune Apply.
@@ -94,7 +96,7 @@ func (c Clients) plan(ctx context.Context, objs []*unstructured.Unstructured, op
 		switch {
 		case apierrors.IsNotFound(err):
 		case err != nil:
-			return nil, apiError("get", st.gvr, o.GetNamespace(), o.GetName(), err)
+			return nil, kube.ExplainAPIError("get", kube.ResourceName(st.gvr), o.GetNamespace(), o.GetName(), err)
 		default:
 			st.live = live
 		}
@@ -180,7 +182,7 @@ func (c Clients) checkReferences(ctx context.Context, objs []*unstructured.Unstr
 		case apierrors.IsNotFound(err):
 			errs = append(errs, fmt.Errorf("namespace %q does not exist", ns))
 		case err != nil:
-			return apiError("get", nsGVR, "", ns, err)
+			return kube.ExplainAPIError("get", kube.ResourceName(nsGVR), "", ns, err)
 		}
 	}
 
@@ -213,7 +215,7 @@ func (c Clients) checkReferences(ctx context.Context, objs []*unstructured.Unstr
 					errs = append(errs, fmt.Errorf("ServiceAccount %s (authorized by %s %s/%s) does not exist; is linkerd-viz installed in %q?", sa, o.GetKind(), o.GetNamespace(), o.GetName(), sa.Namespace))
 				}
 			case err != nil:
-				return apiError("get", saGVR, sa.Namespace, sa.Name, err)
+				return kube.ExplainAPIError("get", kube.ResourceName(saGVR), sa.Namespace, sa.Name, err)
 			}
 		}
 	}
@@ -274,7 +276,7 @@ func (c Clients) serverSideApply(ctx context.Context, st step, opts ApplyOptions
 			return change.Change{}, fmt.Errorf("%s %s/%s: another field manager owns fields meshmon sets (someone edited it); use --force to restore meshmon's values: %w",
 				st.obj.GetKind(), st.obj.GetNamespace(), st.obj.GetName(), err)
 		}
-		return change.Change{}, apiError("patch", st.gvr, st.obj.GetNamespace(), st.obj.GetName(), err)
+		return change.Change{}, kube.ExplainAPIError("patch", kube.ResourceName(st.gvr), st.obj.GetNamespace(), st.obj.GetName(), err)
 	}
 	action := change.Unchanged
 	switch {
@@ -325,7 +327,7 @@ func (c Clients) merge(ctx context.Context, st step, opts ApplyOptions) (change.
 		return nil
 	})
 	if err != nil {
-		return change.Change{}, apiError("update", st.gvr, st.obj.GetNamespace(), st.obj.GetName(), err)
+		return change.Change{}, kube.ExplainAPIError("update", kube.ResourceName(st.gvr), st.obj.GetNamespace(), st.obj.GetName(), err)
 	}
 	return ch, nil
 }

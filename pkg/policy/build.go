@@ -10,6 +10,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/meshmon/meshmon/pkg/linkerd"
 )
 
 // Group is the API group of every object this package manages.
@@ -56,7 +58,6 @@ const (
 	ProxyProbesRouteName  = "meshmon-proxy-probes"  // HTTPRoute and AuthorizationPolicy
 
 	clientAuthorizationPrefix = "prometheus-server-client-"
-	proxyAdminPortName        = "linkerd-admin"
 )
 
 // apiVersion returns the served version meshmon writes for kind. Server v1beta3 is the first
@@ -179,7 +180,7 @@ func (b builder) scrapeObjects(ns string) []*unstructured.Unstructured {
 		b.object(KindServer, ns, ProxyAdminServerName, "scrape", map[string]any{
 			"accessPolicy":  "deny",
 			"podSelector":   map[string]any{},
-			"port":          proxyAdminPortName,
+			"port":          linkerd.ProxyAdminPortName,
 			"proxyProtocol": "HTTP/1",
 		}),
 		route(ProxyMetricsRouteName, "/metrics"),

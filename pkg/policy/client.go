@@ -17,6 +17,8 @@ import (
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/meshmon/meshmon/pkg/kube"
 )
 
 // ErrCRDsNotInstalled means the cluster does not serve the policy.linkerd.io API.
@@ -114,6 +116,12 @@ func Served(ctx context.Context, c Clients) error {
 	return err
 }
 
+// Resources maps each policy.linkerd.io kind to the resource the cluster serves at the version
+// meshmon writes it, so that readers elsewhere (the checks) list exactly what meshmon writes.
+func Resources(ctx context.Context, c Clients, kinds ...string) (map[string]schema.GroupVersionResource, error) {
+	return c.resolve(ctx, kinds)
+}
+
 // kindsOf lists the distinct kinds of objs.
 func kindsOf(objs []*unstructured.Unstructured) []string {
 	var kinds []string
@@ -128,30 +136,6 @@ func kindsOf(objs []*unstructured.Unstructured) []string {
 // allKinds is every kind Build can produce, for finding stale objects of any of them.
 func allKinds() []string {
 	return []string{KindMeshTLSAuthentication, KindNetworkAuthentication, KindAuthorizationPolicy, KindHTTPRoute, KindServer}
-}
-
-// apiError turns API failures into messages saying what was attempted; a denial names the
-// verb, resource and namespace so the fix (an RBAC rule) is obvious.
-func apiError(verb string, gvr schema.GroupVersionResource, ns, name string, err error) error {
-	res := gvr.Resource
-	if gvr.Group != "" {
-		res += "." + gvr.Group
-	}
-	var where string
-	switch {
-	case ns != "":
-		where = fmt.Sprintf(" in namespace %q", ns)
-	case name == "":
-		where = " in all namespaces"
-	}
-	target := res
-	if name != "" {
-		target = fmt.Sprintf("%s %q", res, name)
-	}
-	if apierrors.IsForbidden(err) {
-		return fmt.Errorf("permission denied: cannot %s %s%s; ask a cluster admin to grant %q on %s: %w", verb, target, where, verb, res, err)
-	}
-	return fmt.Errorf("%s %s%s: %w", verb, target, where, err)
 }
 
 // managedSelector selects the objects of one meshmon installation.
@@ -185,7 +169,7 @@ func (c Clients) listManaged(ctx context.Context, gvrs map[string]schema.GroupVe
 		for {
 			l, err := c.Dynamic.Resource(gvr).List(ctx, opts)
 			if err != nil {
-				return nil, apiError("list", gvr, "", "", err)
+				return nil, kube.ExplainAPIError("list", kube.ResourceName(gvr), "", "", err)
 			}
 			for i := range l.Items {
 				item := l.Items[i]

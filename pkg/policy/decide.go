@@ -11,7 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/meshmon/meshmon/pkg/scrape"
+	"github.com/meshmon/meshmon/pkg/linkerd"
 )
 
 // ScrapeDecision says why a namespace is, or is not, given scrape authorization.
@@ -27,17 +27,17 @@ type ScrapeDecision struct {
 // set): a meshed Prometheus is let in by every default inbound policy but deny. The
 // cluster default comes from linkerd-config in linkerdNamespace.
 func DecideScrapes(ctx context.Context, kc kubernetes.Interface, linkerdNamespace string, namespaces []string, all bool) ([]ScrapeDecision, error) {
-	cm, err := kc.CoreV1().ConfigMaps(linkerdNamespace).Get(ctx, scrape.LinkerdConfigName, metav1.GetOptions{})
+	facts, err := linkerd.ReadConfig(ctx, kc, linkerdNamespace)
 	if err != nil {
-		return nil, fmt.Errorf("reading ConfigMap %s/%s: %w", linkerdNamespace, scrape.LinkerdConfigName, err)
+		return nil, err
 	}
-	clusterDefault, err := ClusterDefaultInboundPolicy(cm)
+	clusterDefault, err := ClusterDefaultInboundPolicy(facts)
 	if err != nil {
 		return nil, err
 	}
 	names := namespaces
 	if all {
-		if names, err = MeshedNamespaces(ctx, kc); err != nil {
+		if names, err = MeshedNamespaces(ctx, kc, facts.ProxyContainerName); err != nil {
 			return nil, err
 		}
 	}

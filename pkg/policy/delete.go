@@ -12,6 +12,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/util/retry"
+
+	"github.com/meshmon/meshmon/pkg/kube"
 )
 
 // DeleteOptions tune Delete.
@@ -81,7 +83,7 @@ func (c Clients) deleteOne(ctx context.Context, gvr schema.GroupVersionResource,
 	case apierrors.IsNotFound(err):
 		return ch, nil
 	case err != nil:
-		return change.Change{}, apiError("get", gvr, t.GetNamespace(), t.GetName(), err)
+		return change.Change{}, kube.ExplainAPIError("get", kube.ResourceName(gvr), t.GetNamespace(), t.GetName(), err)
 	case !isManaged(live) && t.GetKind() == KindMeshTLSAuthentication:
 		return c.unmerge(ctx, gvr, t, opts)
 	case !isManaged(live):
@@ -102,7 +104,7 @@ func (c Clients) deleteOne(ctx context.Context, gvr schema.GroupVersionResource,
 	case apierrors.IsNotFound(err):
 		return ch, nil
 	case err != nil:
-		return change.Change{}, apiError("delete", gvr, t.GetNamespace(), t.GetName(), err)
+		return change.Change{}, kube.ExplainAPIError("delete", kube.ResourceName(gvr), t.GetNamespace(), t.GetName(), err)
 	}
 	ch.Action = change.Deleted
 	return ch, nil
@@ -146,7 +148,7 @@ func (c Clients) unmerge(ctx context.Context, gvr schema.GroupVersionResource, t
 		return nil
 	})
 	if err != nil {
-		return change.Change{}, apiError("update", gvr, t.GetNamespace(), t.GetName(), err)
+		return change.Change{}, kube.ExplainAPIError("update", kube.ResourceName(gvr), t.GetNamespace(), t.GetName(), err)
 	}
 	return ch, nil
 }

@@ -9,6 +9,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/meshmon/meshmon/pkg/linkerd"
 )
 
 // conflictBackoff paces the read-modify-write of a shared MeshTLSAuthentication. client-go's
@@ -17,9 +19,6 @@ import (
 func conflictBackoff() wait.Backoff {
 	return wait.Backoff{Steps: 30, Duration: 10 * time.Millisecond, Factor: 1.3, Jitter: 0.5, Cap: time.Second}
 }
-
-// identityInfix separates `<sa>.<ns>` from `<linkerd namespace>.<trust domain>` in a mesh identity.
-const identityInfix = ".serviceaccount.identity."
 
 // MergeIdentities returns existing followed by the identities of add that existing does not
 // already match, and those added ones. existing is kept as is; nothing is added twice. A match
@@ -75,24 +74,10 @@ func lastIndex(ss []string, s string) int {
 	return -1
 }
 
-// splitIdentity splits `<sa>.<ns>.serviceaccount.identity.<domain>`; sa is "*" for a namespace
-// wildcard. Namespaces hold no dots, ServiceAccount names may.
-func splitIdentity(id string) (sa, ns, domain string, ok bool) {
-	left, domain, ok := strings.Cut(id, identityInfix)
-	if !ok || domain == "" {
-		return "", "", "", false
-	}
-	i := strings.LastIndexByte(left, '.')
-	if i <= 0 || i == len(left)-1 {
-		return "", "", "", false
-	}
-	return left[:i], left[i+1:], domain, true
-}
-
 // identityDomain is `<linkerd namespace>.<trust domain>`, taken from the first mesh identity.
 func identityDomain(ids []string) string {
 	for _, id := range ids {
-		if _, _, d, ok := splitIdentity(id); ok {
+		if _, _, d, ok := linkerd.SplitIdentity(id); ok {
 			return d
 		}
 	}
@@ -113,9 +98,9 @@ func refIdentity(ref map[string]any, objNamespace, domain string) (string, bool)
 		if ns == "" {
 			ns = objNamespace
 		}
-		return name + "." + ns + identityInfix + domain, true
+		return linkerd.IdentityInDomain(name, ns, domain), true
 	case "Namespace":
-		return "*." + name + identityInfix + domain, true
+		return linkerd.IdentityInDomain("*", name, domain), true
 	default:
 		return "", false
 	}
@@ -124,7 +109,7 @@ func refIdentity(ref map[string]any, objNamespace, domain string) (string, bool)
 // identityToRef expresses id as an identityRef, which works only for identities of this
 // cluster's domain: a ServiceAccount, or a whole namespace for `*.<ns>…`.
 func identityToRef(id, domain string) (map[string]any, bool) {
-	sa, ns, d, ok := splitIdentity(id)
+	sa, ns, d, ok := linkerd.SplitIdentity(id)
 	if !ok || d != domain || strings.Contains(ns, "*") {
 		return nil, false
 	}

@@ -82,26 +82,6 @@ func TestMergeThenUnmergeRestoresTheOriginal(t *testing.T) {
 	}
 }
 
-func TestSplitIdentity(t *testing.T) {
-	tests := []struct {
-		id, sa, ns, domain string
-		ok                 bool
-	}{
-		{meshmonPromID, "prometheus-server", "linkerd-viz", "linkerd.cluster.local", true},
-		{"grafana.agent.ops.serviceaccount.identity.linkerd.cluster.local", "grafana.agent", "ops", "linkerd.cluster.local", true},
-		{vizWildcard, "*", "linkerd-viz", "linkerd.cluster.local", true},
-		{"*", "", "", "", false},
-		{"spiffe://cluster.local/ns/x/sa/y", "", "", "", false},
-		{"ns.serviceaccount.identity.linkerd.cluster.local", "", "", "", false},
-	}
-	for _, tt := range tests {
-		sa, ns, domain, ok := splitIdentity(tt.id)
-		if sa != tt.sa || ns != tt.ns || domain != tt.domain || ok != tt.ok {
-			t.Errorf("splitIdentity(%q) = %q %q %q %v", tt.id, sa, ns, domain, ok)
-		}
-	}
-}
-
 func refsObject(refs ...map[string]any) *unstructured.Unstructured {
 	items := make([]any, len(refs))
 	for i, r := range refs {

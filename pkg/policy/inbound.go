@@ -7,19 +7,16 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes"
-	"sigs.k8s.io/yaml"
+
+	"github.com/meshmon/meshmon/pkg/kube"
+	"github.com/meshmon/meshmon/pkg/linkerd"
 )
 
 // Linkerd names this package reads.
 const (
 	DefaultInboundPolicyAnnotation = "config.linkerd.io/default-inbound-policy"
-	ProxyContainerName             = "linkerd-proxy"
-	// linkerdDefaultInboundPolicy is Linkerd's own default when linkerd-config sets none.
-	linkerdDefaultInboundPolicy = "all-unauthenticated"
-	controlPlaneNSLabel         = "linkerd.io/control-plane-ns"
-	meshedPodsPageSize          = 500
+	meshedPodsPageSize             = 500
 )
 
 func validInboundPolicy(p string) bool {
@@ -47,41 +44,29 @@ func EffectiveInboundPolicy(ns *corev1.Namespace, clusterDefault string) (policy
 	return clusterDefault, false
 }
 
-// ClusterDefaultInboundPolicy reads proxy.defaultInboundPolicy from the `values` key of the
-// linkerd-config ConfigMap, falling back to Linkerd's default.
-func ClusterDefaultInboundPolicy(linkerdConfig *corev1.ConfigMap) (string, error) {
-	var values struct {
-		Proxy struct {
-			DefaultInboundPolicy string `json:"defaultInboundPolicy"`
-		} `json:"proxy"`
+// ClusterDefaultInboundPolicy is the cluster's default inbound policy from linkerd-config
+// (proxy.defaultInboundPolicy); a value that is no Linkerd policy is an error.
+func ClusterDefaultInboundPolicy(f linkerd.Facts) (string, error) {
+	if !validInboundPolicy(f.InboundPolicy) {
+		return "", fmt.Errorf("ConfigMap %s/%s: proxy.defaultInboundPolicy %q is not a Linkerd policy", f.LinkerdNamespace, linkerd.ConfigMapName, f.InboundPolicy)
 	}
-	if err := yaml.Unmarshal([]byte(linkerdConfig.Data["values"]), &values); err != nil {
-		return "", fmt.Errorf("reading values of ConfigMap %s/%s: %w", linkerdConfig.Namespace, linkerdConfig.Name, err)
-	}
-	p := values.Proxy.DefaultInboundPolicy
-	if p == "" {
-		return linkerdDefaultInboundPolicy, nil
-	}
-	if !validInboundPolicy(p) {
-		return "", fmt.Errorf("ConfigMap %s/%s: proxy.defaultInboundPolicy %q is not a Linkerd policy", linkerdConfig.Namespace, linkerdConfig.Name, p)
-	}
-	return p, nil
+	return f.InboundPolicy, nil
 }
 
-// MeshedNamespaces returns, sorted, the namespaces with a live pod that runs a linkerd-proxy
-// container (a regular one or a native sidecar). It makes one paginated list of pods carrying
+// MeshedNamespaces returns, sorted, the namespaces with a live pod that runs a proxy container
+// named proxyContainerName (a regular one or a native sidecar). It makes one paginated list of pods carrying
 // Linkerd's control-plane label, whatever the number of pods or namespaces.
-func MeshedNamespaces(ctx context.Context, kube kubernetes.Interface) ([]string, error) {
-	opts := metav1.ListOptions{LabelSelector: controlPlaneNSLabel, Limit: meshedPodsPageSize}
+func MeshedNamespaces(ctx context.Context, kc kubernetes.Interface, proxyContainerName string) ([]string, error) {
+	opts := metav1.ListOptions{LabelSelector: linkerd.ControlPlaneNamespaceLabel, Limit: meshedPodsPageSize}
 	seen := map[string]bool{}
 	for {
-		pods, err := kube.CoreV1().Pods(metav1.NamespaceAll).List(ctx, opts)
+		pods, err := kc.CoreV1().Pods(metav1.NamespaceAll).List(ctx, opts)
 		if err != nil {
-			return nil, apiError("list", schema.GroupVersionResource{Version: "v1", Resource: "pods"}, "", "", err)
+			return nil, kube.ExplainAPIError("list", "pods", "", "", err)
 		}
 		for i := range pods.Items {
 			p := &pods.Items[i]
-			if !seen[p.Namespace] && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed && hasProxy(p) {
+			if !seen[p.Namespace] && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed && hasProxy(p, proxyContainerName) {
 				seen[p.Namespace] = true
 			}
 		}
@@ -97,7 +82,7 @@ func MeshedNamespaces(ctx context.Context, kube kubernetes.Interface) ([]string,
 	return out, nil
 }
 
-func hasProxy(p *corev1.Pod) bool {
-	isProxy := func(c corev1.Container) bool { return c.Name == ProxyContainerName }
+func hasProxy(p *corev1.Pod, proxyContainerName string) bool {
+	isProxy := func(c corev1.Container) bool { return c.Name == proxyContainerName }
 	return slices.ContainsFunc(p.Spec.Containers, isProxy) || slices.ContainsFunc(p.Spec.InitContainers, isProxy)
 }

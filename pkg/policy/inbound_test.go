@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -13,9 +14,10 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	kubefake "k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
-	"sigs.k8s.io/yaml"
 
+	"github.com/meshmon/meshmon/pkg/defaults"
 	"github.com/meshmon/meshmon/pkg/fixtures"
+	"github.com/meshmon/meshmon/pkg/linkerd"
 )
 
 func TestNeedsScrapeAuthorization(t *testing.T) {
@@ -53,40 +55,42 @@ func TestNeedsScrapeAuthorization(t *testing.T) {
 
 func ptr(s string) *string { return &s }
 
-func TestClusterDefaultInboundPolicyFromFixture(t *testing.T) {
-	var cm *corev1.ConfigMap
-	for _, doc := range yamlDocs(t, fixtures.Path(t, "linkerd", "control-plane.yaml")) {
-		if doc["kind"] == "ConfigMap" && doc["metadata"].(map[string]any)["name"] == "linkerd-config" {
-			cm = &corev1.ConfigMap{}
-			raw, _ := yaml.Marshal(doc)
-			if err := yaml.Unmarshal(raw, cm); err != nil {
+func TestClusterDefaultInboundPolicy(t *testing.T) {
+	var cm corev1.ConfigMap
+	fixtures.Object(t, &cm, "ConfigMap", linkerd.ConfigMapName, "linkerd/control-plane.yaml")
+	const required = "clusterDomain: cluster.local\nidentityTrustDomain: cluster.local\nproxyContainerName: linkerd-proxy\n"
+	tests := []struct {
+		name, values string
+		want         string
+	}{
+		{name: "fixture"},
+		{name: "deny", values: required + "proxy:\n  defaultInboundPolicy: deny\n", want: "deny"},
+		{name: "unset", values: required + "proxy: {}\n", want: "all-unauthenticated"},
+		{name: "not a Linkerd policy", values: required + "proxy:\n  defaultInboundPolicy: open\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := cm.DeepCopy()
+			want := tt.want
+			if tt.values != "" {
+				c.Data["values"] = tt.values
+			} else {
+				want = "all-unauthenticated"
+			}
+			f, err := linkerd.ParseConfig(c)
+			if err != nil {
 				t.Fatal(err)
 			}
-		}
-	}
-	if cm == nil {
-		t.Fatal("no linkerd-config ConfigMap in control-plane.yaml")
-	}
-	got, err := ClusterDefaultInboundPolicy(cm)
-	if err != nil || got != "all-unauthenticated" {
-		t.Fatalf("ClusterDefaultInboundPolicy = %q, %v", got, err)
-	}
-
-	cm.Data["values"] = "proxy:\n  defaultInboundPolicy: deny\n"
-	if got, err := ClusterDefaultInboundPolicy(cm); err != nil || got != "deny" {
-		t.Errorf("deny: %q, %v", got, err)
-	}
-	cm.Data["values"] = "proxy: {}\n"
-	if got, err := ClusterDefaultInboundPolicy(cm); err != nil || got != "all-unauthenticated" {
-		t.Errorf("unset: %q, %v", got, err)
-	}
-	cm.Data["values"] = "proxy:\n  defaultInboundPolicy: open\n"
-	if _, err := ClusterDefaultInboundPolicy(cm); err == nil {
-		t.Error("invalid policy accepted")
-	}
-	cm.Data["values"] = "proxy: [\n"
-	if _, err := ClusterDefaultInboundPolicy(cm); err == nil {
-		t.Error("broken YAML accepted")
+			got, err := ClusterDefaultInboundPolicy(f)
+			switch {
+			case tt.name == "not a Linkerd policy":
+				if err == nil || !strings.Contains(err.Error(), `proxy.defaultInboundPolicy "open" is not a Linkerd policy`) {
+					t.Errorf("invalid policy: %q, %v", got, err)
+				}
+			case err != nil || got != want:
+				t.Errorf("ClusterDefaultInboundPolicy = %q, %v; want %q", got, err, want)
+			}
+		})
 	}
 }
 
@@ -98,9 +102,9 @@ func meshedPod(ns, name string, proxy, native bool, phase corev1.PodPhase) corev
 	}
 	switch {
 	case proxy && native:
-		p.Spec.InitContainers = []corev1.Container{{Name: ProxyContainerName}}
+		p.Spec.InitContainers = []corev1.Container{{Name: defaults.ProxyContainerName}}
 	case proxy:
-		p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: ProxyContainerName})
+		p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: defaults.ProxyContainerName})
 	}
 	return p
 }
@@ -138,7 +142,7 @@ func TestMeshedNamespacesOneLogicalListPaginated(t *testing.T) {
 		return true, list, nil
 	})
 
-	got, err := MeshedNamespaces(context.Background(), kube)
+	got, err := MeshedNamespaces(context.Background(), kube, defaults.ProxyContainerName)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +168,7 @@ func TestMeshedNamespacesSinglePage(t *testing.T) {
 	p1 := meshedPod("a", "1", true, false, corev1.PodRunning)
 	p2 := meshedPod("b", "2", true, false, corev1.PodRunning)
 	kube := kubefake.NewClientset(&p1, &p2)
-	got, err := MeshedNamespaces(context.Background(), kube)
+	got, err := MeshedNamespaces(context.Background(), kube, defaults.ProxyContainerName)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,5 +177,9 @@ func TestMeshedNamespacesSinglePage(t *testing.T) {
 	}
 	if n := len(kube.Actions()); n != 1 {
 		t.Errorf("%d API calls, want exactly 1", n)
+	}
+	// An install with another proxy container name: the pods above run none of that name.
+	if got, err := MeshedNamespaces(context.Background(), kube, "mesh-sidecar"); err != nil || len(got) != 0 {
+		t.Errorf("MeshedNamespaces(mesh-sidecar) = %v, %v; want none", got, err)
 	}
 }

@@ -6,6 +6,8 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/meshmon/meshmon/pkg/kube"
 )
 
 // AllowedScrapeNamespaces returns, sorted, the namespaces where the installation spec describes
@@ -23,7 +25,7 @@ func AllowedScrapeNamespaces(ctx context.Context, c Clients, spec Spec) ([]strin
 	for {
 		l, err := c.Dynamic.Resource(gvr).List(ctx, opts)
 		if err != nil {
-			return nil, apiError("list", gvr, "", "", err)
+			return nil, kube.ExplainAPIError("list", kube.ResourceName(gvr), "", "", err)
 		}
 		for _, item := range l.Items {
 			if item.GetName() == ProxyAdminServerName && !slices.Contains(out, item.GetNamespace()) {

@@ -10,6 +10,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/meshmon/meshmon/pkg/kube"
 )
 
 // State is how a live object compares with what meshmon would build.
@@ -92,7 +94,7 @@ func Show(ctx context.Context, c Clients, objs []*unstructured.Unstructured) (St
 		case apierrors.IsNotFound(err):
 			row.State = StateMissing
 		case err != nil:
-			return Status{}, apiError("get", gvr, o.GetNamespace(), o.GetName(), err)
+			return Status{}, kube.ExplainAPIError("get", kube.ResourceName(gvr), o.GetNamespace(), o.GetName(), err)
 		case o.GetKind() == KindMeshTLSAuthentication:
 			ids, err := identityStatus(o, live)
 			if err != nil {

@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/yaml"
 )
 
@@ -190,5 +192,27 @@ func TestServed(t *testing.T) {
 	f.setDiscovery(false, false)
 	if err := Served(context.Background(), f.clients()); !errors.Is(err, ErrCRDsNotInstalled) {
 		t.Fatalf("nothing served: err = %v, want ErrCRDsNotInstalled", err)
+	}
+}
+
+func TestResources(t *testing.T) {
+	f := newFakeCluster(t)
+	got, err := Resources(context.Background(), f.clients(), KindServer, KindAuthorizationPolicy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]schema.GroupVersionResource{
+		KindServer:              {Group: Group, Version: "v1beta3", Resource: "servers"},
+		KindAuthorizationPolicy: {Group: Group, Version: "v1alpha1", Resource: "authorizationpolicies"},
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("Resources = %v, want %v", got, want)
+	}
+	f.setDiscovery(true, false)
+	if _, err := Resources(context.Background(), f.clients(), KindServer, KindAuthorizationPolicy); err == nil || !strings.Contains(err.Error(), "Server "+Group+"/v1beta3") {
+		t.Errorf("Server v1beta3 not served: err = %v, want it named", err)
+	}
+	if _, err := Resources(context.Background(), f.clients(), KindServer); !errors.Is(err, ErrCRDsNotInstalled) {
+		t.Errorf("no asked-for version served: err = %v, want ErrCRDsNotInstalled", err)
 	}
 }

@@ -9,11 +9,13 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/meshmon/meshmon/pkg/linkerd"
+	"github.com/meshmon/meshmon/pkg/prom"
 )
 
 // Defaults applied by Build when the corresponding Spec field is empty.
 const (
-	DefaultPort                     = 9090
 	DefaultPrometheusServiceAccount = "prometheus-server"
 	DefaultMetricsAPIServiceAccount = "metrics-api"
 	DefaultMTLSAuthenticationName   = "meshmon-prometheus"
@@ -75,7 +77,7 @@ type Spec struct {
 	TrustDomain      string `json:"trustDomain"`
 	// ServerPodLabels select the Prometheus server pods.
 	ServerPodLabels map[string]string `json:"serverPodLabels"`
-	// Port is the Prometheus container port (default 9090).
+	// Port is the Prometheus container port (default prom.DefaultListenPort).
 	Port int `json:"port"`
 	// PrometheusServiceAccount is meshmon's Prometheus ServiceAccount in PrometheusNamespace.
 	PrometheusServiceAccount string `json:"prometheusServiceAccount"`
@@ -95,19 +97,14 @@ type Spec struct {
 	ScrapeNamespaces []string `json:"scrapeNamespaces,omitempty"`
 }
 
-// Identity returns the mesh identity Linkerd issues to a ServiceAccount.
-func Identity(serviceAccount, namespace, linkerdNamespace, trustDomain string) string {
-	return fmt.Sprintf("%s.%s.serviceaccount.identity.%s.%s", serviceAccount, namespace, linkerdNamespace, trustDomain)
-}
-
 // ScraperIdentities are the identities allowed to scrape proxies: meshmon's Prometheus, viz's own
 // Prometheus and tap (in the viz namespace), then ExtraIdentities; no duplicates.
 func (s Spec) ScraperIdentities() []string {
 	s = s.withDefaults()
 	ids := []string{
-		Identity(s.PrometheusServiceAccount, s.PrometheusNamespace, s.LinkerdNamespace, s.TrustDomain),
-		Identity(vizPrometheusServiceAccount, s.VizNamespace, s.LinkerdNamespace, s.TrustDomain),
-		Identity(tapServiceAccount, s.VizNamespace, s.LinkerdNamespace, s.TrustDomain),
+		linkerd.Identity(s.PrometheusServiceAccount, s.PrometheusNamespace, s.LinkerdNamespace, s.TrustDomain),
+		linkerd.Identity(vizPrometheusServiceAccount, s.VizNamespace, s.LinkerdNamespace, s.TrustDomain),
+		linkerd.Identity(tapServiceAccount, s.VizNamespace, s.LinkerdNamespace, s.TrustDomain),
 	}
 	ids = append(ids, s.ExtraIdentities...)
 	return dedupe(ids)
@@ -124,7 +121,7 @@ func (s Spec) withDefaults() Spec {
 		s.PrometheusNamespace = s.VizNamespace
 	}
 	if s.Port == 0 {
-		s.Port = DefaultPort
+		s.Port = prom.DefaultListenPort
 	}
 	if s.PrometheusServiceAccount == "" {
 		s.PrometheusServiceAccount = DefaultPrometheusServiceAccount

@@ -23,6 +23,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/meshmon/meshmon/pkg/defaults"
+	"github.com/meshmon/meshmon/pkg/helmvalues"
 )
 
 // scriptedKube is Helm's fake Kubernetes client with waits the test scripts: each Wait
@@ -186,7 +187,7 @@ func TestApplyUpgradesOnChange(t *testing.T) {
 	if got := strings.Join(statuses(h), ","); got != "superseded,deployed" {
 		t.Errorf("history = %s", got)
 	}
-	if r, _ := lookup(h[1].Config, "server", "retention"); r != "30d" {
+	if r, _ := helmvalues.Lookup(h[1].Config, "server", "retention"); r != "30d" {
 		t.Errorf("stored retention = %v", r)
 	}
 
@@ -231,7 +232,7 @@ func TestApplyRollsBackFailedUpgrade(t *testing.T) {
 	if got := strings.Join(statuses(h), ","); got != "superseded,failed,deployed" {
 		t.Fatalf("history after the rollback = %s", got)
 	}
-	if r, _ := lookup(h[2].Config, "server", "retention"); r != defaults.Retention {
+	if r, _ := helmvalues.Lookup(h[2].Config, "server", "retention"); r != defaults.Retention {
 		t.Errorf("the rollback restored retention %v, want revision 1's %s", r, defaults.Retention)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	rel "helm.sh/helm/v4/pkg/release/v1"
 
 	"github.com/meshmon/meshmon/pkg/defaults"
+	"github.com/meshmon/meshmon/pkg/helmvalues"
 	"github.com/meshmon/meshmon/pkg/scrape"
 )
 
@@ -20,7 +21,7 @@ var scrapeConfigsPath = []string{"serverFiles", "prometheus.yml", "scrape_config
 // FederationJobs returns the federation jobs (named scrape.FederationJobPrefix…) of a
 // release's values, in their order.
 func FederationJobs(values map[string]any) []map[string]any {
-	list, _ := lookup(values, scrapeConfigsPath...)
+	list, _ := helmvalues.Lookup(values, scrapeConfigsPath...)
 	items, _ := list.([]any)
 	var out []map[string]any
 	for _, it := range items {
@@ -52,8 +53,8 @@ func FederationSources(values map[string]any) (sources []scrape.FederationSource
 // scrapeJobs returns a copy of values and the scrape_configs list inside it, or an error
 // when the values have no such list (a user override removed meshmon's jobs).
 func scrapeJobs(values map[string]any) (map[string]any, []any, error) {
-	out := deepCopyMap(values)
-	list, ok := lookup(out, scrapeConfigsPath...)
+	out := helmvalues.DeepCopyMap(values)
+	list, ok := helmvalues.Lookup(out, scrapeConfigsPath...)
 	items, isList := list.([]any)
 	if !ok || !isList {
 		return nil, nil, fmt.Errorf("the release's values have no %s list: meshmon's scrape jobs were overridden; run install again without that override first", pathString(scrapeConfigsPath...))
@@ -128,7 +129,7 @@ func WithoutFederationSource(values map[string]any, name string) (out map[string
 // lacks (by name), so that install keeps the federation sources added since. It returns
 // the names carried.
 func carryJobs(planned map[string]any, jobs []map[string]any) []string {
-	list, _ := lookup(planned, scrapeConfigsPath...)
+	list, _ := helmvalues.Lookup(planned, scrapeConfigsPath...)
 	items, isList := list.([]any)
 	if !isList || len(jobs) == 0 {
 		return nil
@@ -143,7 +144,7 @@ func carryJobs(planned map[string]any, jobs []map[string]any) []string {
 		if have[name] {
 			continue
 		}
-		items = append(items, deepCopy(job))
+		items = append(items, helmvalues.DeepCopy(job))
 		carried = append(carried, name)
 	}
 	if len(carried) > 0 {

@@ -15,6 +15,7 @@ import (
 	rcommon "helm.sh/helm/v4/pkg/release/common"
 	"sigs.k8s.io/yaml"
 
+	"github.com/meshmon/meshmon/pkg/helmvalues"
 	"github.com/meshmon/meshmon/pkg/prom/promtest"
 	"github.com/meshmon/meshmon/pkg/scrape"
 )
@@ -30,7 +31,7 @@ func source(t *testing.T, name, u string, match ...string) scrape.FederationSour
 
 func jobList(t *testing.T, values map[string]any) []string {
 	t.Helper()
-	list, _ := lookup(values, scrapeConfigsPath...)
+	list, _ := helmvalues.Lookup(values, scrapeConfigsPath...)
 	return jobNames(list)
 }
 
@@ -87,7 +88,7 @@ func TestFederationValuesEdits(t *testing.T) {
 		t.Error("removed a Linkerd job")
 	}
 
-	overridden := MergeValues(base, map[string]any{"serverFiles": map[string]any{"prometheus.yml": map[string]any{"scrape_configs": nil}}})
+	overridden := helmvalues.Merge(base, map[string]any{"serverFiles": map[string]any{"prometheus.yml": map[string]any{"scrape_configs": nil}}})
 	delete(overridden["serverFiles"].(map[string]any)["prometheus.yml"].(map[string]any), "scrape_configs")
 	if _, _, err := WithFederationSource(overridden, west); err == nil || !strings.Contains(err.Error(), "no serverFiles.\"prometheus.yml\".scrape_configs list") {
 		t.Errorf("values without scrape jobs: %v", err)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/meshmon/meshmon/pkg/defaults"
 	"github.com/meshmon/meshmon/pkg/fixtures"
+	"github.com/meshmon/meshmon/pkg/helmvalues"
 	"github.com/meshmon/meshmon/pkg/scrape"
 )
 
@@ -193,7 +194,7 @@ func TestFixtureChartMatchesReference(t *testing.T) {
 // the fixture could drift into: the Service port.
 func TestFixtureChartComparisonCanFail(t *testing.T) {
 	values := fixtureYAMLMap(t, "prometheus-chart", "reference-values.yaml")
-	values = MergeValues(values, map[string]any{"server": map[string]any{"service": map[string]any{"servicePort": 80}}})
+	values = helmvalues.Merge(values, map[string]any{"server": map[string]any{"service": map[string]any{"servicePort": 80}}})
 	got := renderDocs(t, loadFixtureChart(t), values)["Service/prometheus-server"]
 	want := docsByKey(t, string(fixtures.Read(t, "prometheus-chart", "reference-rendered.yaml")))["Service/prometheus-server"]
 	if reflect.DeepEqual(normalize(t, got), normalize(t, want)) {
@@ -214,8 +215,8 @@ func TestFixtureChartDefaultsAreReal(t *testing.T) {
 		case "testInjector", "scrapeConfigs":
 			continue
 		}
-		fv, _ := lookup(lc.Chart.Values, p...)
-		rv, ok := lookup(real, p...)
+		fv, _ := helmvalues.Lookup(lc.Chart.Values, p...)
+		rv, ok := helmvalues.Lookup(real, p...)
 		if !ok {
 			// Keys the real chart reads but only mentions in comments default to empty.
 			if !isEmpty(fv) {
@@ -243,32 +244,32 @@ func TestFixtureChartStatefulSetMode(t *testing.T) {
 	if !ok {
 		t.Fatalf("no headless Service; rendered %v", slices.Sorted(maps.Keys(docs)))
 	}
-	if ip, _ := lookup(headless, "spec", "clusterIP"); ip != "None" {
+	if ip, _ := helmvalues.Lookup(headless, "spec", "clusterIP"); ip != "None" {
 		t.Errorf("headless Service clusterIP = %v", ip)
 	}
 	sts := docs["StatefulSet/prometheus-server"]
 	if sts == nil {
 		t.Fatal("no StatefulSet")
 	}
-	if sn, _ := lookup(sts, "spec", "serviceName"); sn != "prometheus-server-headless" {
+	if sn, _ := helmvalues.Lookup(sts, "spec", "serviceName"); sn != "prometheus-server-headless" {
 		t.Errorf("serviceName = %v", sn)
 	}
-	if p, _ := lookup(sts, "spec", "persistentVolumeClaimRetentionPolicy", "whenDeleted"); p != "Retain" {
+	if p, _ := helmvalues.Lookup(sts, "spec", "persistentVolumeClaimRetentionPolicy", "whenDeleted"); p != "Retain" {
 		t.Errorf("claims are not retained when the StatefulSet is deleted: %v", p)
 	}
-	tmpls, _ := lookup(sts, "spec", "volumeClaimTemplates")
+	tmpls, _ := helmvalues.Lookup(sts, "spec", "volumeClaimTemplates")
 	list, _ := tmpls.([]any)
 	if len(list) != 1 {
 		t.Fatalf("volumeClaimTemplates = %v", tmpls)
 	}
 	tmpl := list[0].(map[string]any)
-	if name, _ := lookup(tmpl, "metadata", "name"); name != "storage-volume" {
+	if name, _ := helmvalues.Lookup(tmpl, "metadata", "name"); name != "storage-volume" {
 		t.Errorf("claim template name = %v", name)
 	}
-	if keep, _ := lookup(tmpl, "metadata", "annotations", KeepAnnotation); keep != keepValue {
+	if keep, _ := helmvalues.Lookup(tmpl, "metadata", "annotations", KeepAnnotation); keep != keepValue {
 		t.Errorf("claim template lacks the keep annotation: %v", keep)
 	}
-	if size, _ := lookup(tmpl, "spec", "resources", "requests", "storage"); size != defaults.StorageSize {
+	if size, _ := helmvalues.Lookup(tmpl, "spec", "resources", "requests", "storage"); size != defaults.StorageSize {
 		t.Errorf("claim size = %v", size)
 	}
 }
@@ -286,7 +287,7 @@ func TestFixtureChartRendersMeshmonValues(t *testing.T) {
 		t.Fatalf("rendered %v, want %v", got, want)
 	}
 	cm := docs["ConfigMap/prometheus-server"]
-	raw, _ := lookup(cm, "data", "prometheus.yml")
+	raw, _ := helmvalues.Lookup(cm, "data", "prometheus.yml")
 	var cfg struct {
 		ScrapeConfigs []struct {
 			JobName string `json:"job_name"`
@@ -304,7 +305,7 @@ func TestFixtureChartRendersMeshmonValues(t *testing.T) {
 			t.Errorf("prometheus.yml lacks job %s: %v", want, jobs)
 		}
 	}
-	if port, _ := lookup(docs["Service/prometheus-server"], "spec", "ports"); fmt.Sprint(port) == "" || !strings.Contains(fmt.Sprint(port), "9090") {
+	if port, _ := helmvalues.Lookup(docs["Service/prometheus-server"], "spec", "ports"); fmt.Sprint(port) == "" || !strings.Contains(fmt.Sprint(port), "9090") {
 		t.Errorf("Service ports = %v", port)
 	}
 }

@@ -17,6 +17,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
+
+	"github.com/meshmon/meshmon/pkg/helmvalues"
 )
 
 // Plan is what an install would apply: the chart, the values meshmon computed merged
@@ -62,7 +64,7 @@ func NewPlan(ctx context.Context, in PlanInput) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	merged := MergeValues(ours, in.UserValues)
+	merged := helmvalues.Merge(ours, in.UserValues)
 	carried := carryJobs(merged, in.CarryJobs)
 	// Invariants of meshmon's own values are clean (tested), so everything it finds
 	// comes from the user's overrides.

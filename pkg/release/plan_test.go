@@ -4,6 +4,8 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/meshmon/meshmon/pkg/helmvalues"
 )
 
 func TestPlanMergesUserValuesAndWarns(t *testing.T) {
@@ -17,7 +19,7 @@ func TestPlanMergesUserValuesAndWarns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r, _ := lookup(p.Values, "server", "retention"); r != "90d" {
+	if r, _ := helmvalues.Lookup(p.Values, "server", "retention"); r != "90d" {
 		t.Errorf("the user's retention did not win: %v", r)
 	}
 	if len(p.Warnings) != 1 || p.Warnings[0].Path != "server.service.servicePort" {

@@ -15,7 +15,7 @@ import (
 
 	"github.com/meshmon/meshmon/pkg/defaults"
 	"github.com/meshmon/meshmon/pkg/kube"
-	"github.com/meshmon/meshmon/pkg/scrape"
+	"github.com/meshmon/meshmon/pkg/linkerd"
 )
 
 // PreflightOptions say what the install is about to do.
@@ -121,24 +121,11 @@ func checkLinkerd(ctx context.Context, t *Target, ns string) PreflightResult {
 		ns = defaults.LinkerdNamespace
 	}
 	r := PreflightResult{Description: "Linkerd control plane is installed in namespace " + ns}
-	cm, err := t.Kube.CoreV1().ConfigMaps(ns).Get(ctx, scrape.LinkerdConfigName, metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-		r.Err = fmt.Errorf("there is no ConfigMap %s in namespace %s, so Linkerd is not installed there; install Linkerd first, or name the namespace it runs in with -L/--linkerd-namespace", scrape.LinkerdConfigName, ns)
-	case apierrors.IsForbidden(err):
-		r.Err = fmt.Errorf("you may not read ConfigMap %s/%s (%v); meshmon needs get on configmaps in the Linkerd namespace", ns, scrape.LinkerdConfigName, err)
-	case err != nil:
-		r.Err = fmt.Errorf("reading ConfigMap %s/%s: %w", ns, scrape.LinkerdConfigName, err)
-	default:
-		if cm.Namespace == "" {
-			cm.Namespace = ns
-		}
-		p, err := scrape.FromLinkerdConfig(cm)
-		if err != nil {
-			r.Err = err
-		} else {
-			r.Note = "trust domain " + p.TrustDomain + ", cluster domain " + p.ClusterDomain
-		}
+	f, err := linkerd.ReadConfig(ctx, t.Kube, ns)
+	if err != nil {
+		r.Err = err
+	} else {
+		r.Note = "trust domain " + f.TrustDomain + ", cluster domain " + f.ClusterDomain
 	}
 	return r
 }
@@ -157,11 +144,6 @@ func checkNamespace(ctx context.Context, t *Target, ns, desc, fix string) Prefli
 	return r
 }
 
-// defaultClassAnnotations mark a StorageClass as the cluster default (GA and beta).
-func defaultClassAnnotations() []string {
-	return []string{"storageclass.kubernetes.io/is-default-class", "storageclass.beta.kubernetes.io/is-default-class"}
-}
-
 // checkStorageClass makes sure the PVC can get a class; "-" (no class) has nothing to
 // check and returns ok false.
 func checkStorageClass(ctx context.Context, t *Target, class string) (PreflightResult, bool) {
@@ -174,23 +156,14 @@ func checkStorageClass(ctx context.Context, t *Target, class string) (PreflightR
 	}
 	list, err := t.Kube.StorageV1().StorageClasses().List(ctx, metav1.ListOptions{})
 	if err != nil {
-		if apierrors.IsForbidden(err) {
-			r.Err = fmt.Errorf("you may not list StorageClasses (%v); meshmon needs list on storageclasses to check the volume can be provisioned", err)
-		} else {
-			r.Err = fmt.Errorf("listing StorageClasses: %w", err)
-		}
+		r.Err = kube.ExplainAPIError("list", "storageclasses", "", "", err)
 		return r, true
 	}
-	var names, defaults []string
+	var names []string
 	for _, sc := range list.Items {
 		names = append(names, sc.Name)
-		for _, a := range defaultClassAnnotations() {
-			if sc.Annotations[a] == "true" {
-				defaults = append(defaults, sc.Name)
-				break
-			}
-		}
 	}
+	defaults := kube.DefaultStorageClasses(list.Items)
 	available := "none exist"
 	if len(names) > 0 {
 		available = "available: " + strings.Join(names, ", ")

@@ -19,13 +19,13 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 
-	"github.com/meshmon/meshmon/pkg/scrape"
+	"github.com/meshmon/meshmon/pkg/linkerd"
 )
 
 func fixtureLinkerdConfig(t *testing.T) *corev1.ConfigMap {
 	t.Helper()
 	var cm corev1.ConfigMap
-	raw, _ := json.Marshal(findDoc(t, fixtureDocs(t, "linkerd", "control-plane.yaml"), "ConfigMap", scrape.LinkerdConfigName))
+	raw, _ := json.Marshal(findDoc(t, fixtureDocs(t, "linkerd", "control-plane.yaml"), "ConfigMap", linkerd.ConfigMapName))
 	if err := json.Unmarshal(raw, &cm); err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +143,7 @@ func TestPreflightCollectsEveryFailure(t *testing.T) {
 	msg := err.Error()
 	for _, want := range []string{
 		"nothing was changed",
-		"no ConfigMap linkerd-config in namespace linkerd", "-L/--linkerd-namespace",
+		`Linkerd is not installed in namespace "linkerd"`, "-L/--linkerd-namespace",
 		"namespace monitoring does not exist", "kubectl create namespace monitoring",
 		`storage class "fast" does not exist`, "available: slow",
 		"you may not create clusterroles.rbac.authorization.k8s.io", "ask a cluster administrator",
@@ -207,9 +207,9 @@ func TestPreflightForbiddenReads(t *testing.T) {
 	forbid("list", "storageclasses")
 	f := failed(Preflight(context.Background(), tg, defaultPreflight(t)))
 	for desc, want := range map[string]string{
-		"Linkerd control plane is installed in namespace linkerd":                         "meshmon needs get on configmaps",
+		"Linkerd control plane is installed in namespace linkerd":                         "permission denied: cannot get configmaps",
 		"release prometheus is not stuck in a pending state":                              "meshmon needs list on secrets",
-		"a default storage class exists":                                                  "meshmon needs list on storageclasses",
+		"a default storage class exists":                                                  "permission denied: cannot list storageclasses",
 		"can grant ClusterRole linkerd-viz-prometheus-server's permissions to Prometheus": "escalate and bind",
 	} {
 		if !strings.Contains(f[desc], want) {

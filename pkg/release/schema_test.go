@@ -11,6 +11,7 @@ import (
 	"helm.sh/helm/v4/pkg/chart/v2/loader"
 
 	"github.com/meshmon/meshmon/pkg/fixtures"
+	"github.com/meshmon/meshmon/pkg/helmvalues"
 )
 
 // compileChartSchema compiles the chart's values.schema.json with the library Helm uses.
@@ -78,7 +79,7 @@ func TestChartSchemaCatchesBadValues(t *testing.T) {
 		"subchart switch text": {"alertmanager": map[string]any{"enabled": "false"}},
 	} {
 		t.Run(name, func(t *testing.T) {
-			v := MergeValues(mustValues(t, defaultOptions(t)), overlay)
+			v := helmvalues.Merge(mustValues(t, defaultOptions(t)), overlay)
 			if err := sch.Validate(jsonValues(t, v)); err == nil {
 				t.Error("the schema accepted it")
 			}
@@ -180,7 +181,7 @@ func TestUnknownPaths(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := UnknownPaths(MergeValues(mustValues(t, defaultOptions(t)), overlay), defaults)
+			got := UnknownPaths(helmvalues.Merge(mustValues(t, defaultOptions(t)), overlay), defaults)
 			if !slices.Equal(got, tt.want) {
 				t.Errorf("UnknownPaths = %v, want %v", got, tt.want)
 			}

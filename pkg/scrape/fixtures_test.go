@@ -7,6 +7,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshmon/meshmon/pkg/fixtures"
+	"github.com/meshmon/meshmon/pkg/linkerd"
 )
 
 // fixtureConfigMap returns the named ConfigMap from a multi-document fixture.
@@ -27,9 +28,9 @@ func fixtureNamespace(t *testing.T, file, name string) *corev1.Namespace {
 
 // fixtureParams derives the parameters the fixtures were installed with: the control
 // plane's from its linkerd-config, viz's from where its prometheus-config lives.
-func fixtureParams(t *testing.T) Params {
+func fixtureParams(t *testing.T) linkerd.Facts {
 	t.Helper()
-	p, err := FromLinkerdConfig(fixtureConfigMap(t, "linkerd/control-plane.yaml", LinkerdConfigName))
+	p, err := linkerd.ParseConfig(fixtureConfigMap(t, "linkerd/control-plane.yaml", linkerd.ConfigMapName))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,8 +1,13 @@
+// Package scrape generates the Linkerd scrape jobs from the install's facts (pkg/linkerd).
 package scrape
 
 import (
 	"regexp"
+	"strconv"
 	"strings"
+
+	"github.com/meshmon/meshmon/pkg/linkerd"
+	"github.com/meshmon/meshmon/pkg/prom"
 )
 
 // Job names. They match the prometheus-config ConfigMap of linkerd-viz, which is what
@@ -68,8 +73,8 @@ type RelabelConfig struct {
 
 // Jobs returns Prometheus' self-scrape followed by the Linkerd jobs, with the same
 // semantics as linkerd-viz's own prometheus-config but for this install's namespaces and
-// proxy container name. p must pass Validate.
-func Jobs(p Params) []Job {
+// proxy container name. p must pass linkerd.Facts.Validate.
+func Jobs(p linkerd.Facts) []Job {
 	return []Job{selfJob(), controllerJob(p), multiclusterJob(), proxyJob(p)}
 }
 
@@ -77,7 +82,7 @@ func Jobs(p Params) []Job {
 func selfJob() Job {
 	return Job{
 		JobName:       JobPrometheus,
-		StaticConfigs: []StaticConfig{{Targets: []string{"localhost:9090"}}},
+		StaticConfigs: []StaticConfig{{Targets: []string{"localhost:" + strconv.Itoa(prom.DefaultListenPort)}}},
 	}
 }
 
@@ -95,11 +100,11 @@ func dropProxyAdmin() RelabelConfig {
 	return RelabelConfig{
 		SourceLabels: []string{"__meta_kubernetes_pod_container_port_name"},
 		Action:       "drop",
-		Regex:        ProxyAdminPortName,
+		Regex:        linkerd.ProxyAdminPortName,
 	}
 }
 
-func controllerJob(p Params) Job {
+func controllerJob(p linkerd.Facts) Job {
 	names := []string{p.LinkerdNamespace}
 	if p.VizNamespace != p.LinkerdNamespace {
 		names = append(names, p.VizNamespace)
@@ -143,10 +148,10 @@ func multiclusterJob() Job {
 	}
 }
 
-func proxyJob(p Params) Job {
+func proxyJob(p linkerd.Facts) Job {
 	keep := "^" + strings.Join([]string{
 		regexp.QuoteMeta(p.ProxyContainerName),
-		regexp.QuoteMeta(ProxyAdminPortName),
+		regexp.QuoteMeta(linkerd.ProxyAdminPortName),
 		regexp.QuoteMeta(p.LinkerdNamespace),
 	}, ";") + "$"
 	return Job{

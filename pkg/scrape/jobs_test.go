@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshmon/meshmon/pkg/fixtures"
+	"github.com/meshmon/meshmon/pkg/linkerd"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -121,7 +122,7 @@ func leafDiffs(path string, a, b any) []string {
 // TestJobsFollowParams changes every install-specific parameter and checks that the jobs
 // change exactly where the install shows through, and nowhere else.
 func TestJobsFollowParams(t *testing.T) {
-	custom := Params{
+	custom := linkerd.Facts{
 		LinkerdNamespace:   "mesh-system",
 		VizNamespace:       "mesh-observe",
 		ClusterDomain:      "corp.example",
@@ -201,7 +202,7 @@ func keeps(t *testing.T, job Job, p pod) bool {
 }
 
 func TestJobsSelectTargets(t *testing.T) {
-	p := Params{
+	p := linkerd.Facts{
 		LinkerdNamespace:   "mesh-system",
 		VizNamespace:       "mesh-observe",
 		ClusterDomain:      "cluster.local",
@@ -245,7 +246,7 @@ func TestJobsSelectTargets(t *testing.T) {
 }
 
 func TestJobsOneNamespaceForBoth(t *testing.T) {
-	p := Defaults()
+	p := linkerd.Defaults()
 	p.VizNamespace = p.LinkerdNamespace
 	for _, j := range Jobs(p) {
 		if j.JobName != JobLinkerdController {
@@ -261,7 +262,7 @@ func TestJobsOneNamespaceForBoth(t *testing.T) {
 
 func TestJobNames(t *testing.T) {
 	var names []string
-	for _, j := range Jobs(Defaults()) {
+	for _, j := range Jobs(linkerd.Defaults()) {
 		names = append(names, j.JobName)
 	}
 	for _, want := range LinkerdJobNames() {

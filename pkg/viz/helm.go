@@ -13,7 +13,7 @@ import (
 	releasev1 "helm.sh/helm/v4/pkg/release/v1"
 	"sigs.k8s.io/yaml"
 
-	"github.com/meshmon/meshmon/pkg/release"
+	"github.com/meshmon/meshmon/pkg/helmvalues"
 )
 
 // Value keys of the linkerd-viz chart meshmon sets.
@@ -94,8 +94,8 @@ func helmConfigureStep(c Clients, rel *releasev1.Release, opts Options) (step, *
 func helmRestoreStep(c Clients, rec *record, rel *releasev1.Release, timeout time.Duration) (step, error) {
 	h := rec.Helm
 	ch := change.Change{Kind: "HelmRelease", Namespace: rel.Namespace, Name: rel.Name}
-	// A copy: MergeValues never modifies its inputs.
-	config := release.MergeValues(rel.Config)
+	// A copy: helmvalues.Merge never modifies its inputs.
+	config := helmvalues.Merge(rel.Config)
 	var restored, kept []string
 	if config[valuePrometheusURL] == rec.URL {
 		setPrevious(config, valuePrometheusURL, h.PrometheusURL)

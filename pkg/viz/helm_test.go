@@ -19,9 +19,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kubefake "k8s.io/client-go/kubernetes/fake"
 
-	"github.com/meshmon/meshmon/pkg/release"
-
 	"github.com/meshmon/meshmon/pkg/fixtures"
+	"github.com/meshmon/meshmon/pkg/helmvalues"
 )
 
 // memoryHelm is a Helm configuration with in-memory release storage and a Kubernetes client
@@ -101,7 +100,7 @@ func TestConfigureRestoreHelmRoundTrip(t *testing.T) {
 			if rel.Version != 2 {
 				t.Errorf("revision = %d, want 2", rel.Version)
 			}
-			want := release.MergeValues(orig.Config)
+			want := helmvalues.Merge(orig.Config)
 			want[valuePrometheusURL] = newURL
 			pm, _ := want[valuePrometheus].(map[string]any)
 			if pm == nil {

@@ -38,10 +38,10 @@ import (
 
 	"github.com/meshmon/meshmon/e2e/sim"
 	"github.com/meshmon/meshmon/pkg/defaults"
+	"github.com/meshmon/meshmon/pkg/linkerd"
 	"github.com/meshmon/meshmon/pkg/policy"
 	"github.com/meshmon/meshmon/pkg/prom"
 	"github.com/meshmon/meshmon/pkg/release"
-	"github.com/meshmon/meshmon/pkg/scrape"
 )
 
 func main() {
@@ -115,7 +115,7 @@ func up(ctx context.Context, o options, stdout io.Writer, logger *log.Logger) er
 	start, cancel := context.WithTimeout(ctx, o.readyTimeout)
 	defer cancel()
 
-	params, err := scrape.Discover(start, kc, o.linkerdNamespace, o.vizNamespace)
+	params, err := linkerd.Discover(start, kc, o.linkerdNamespace, o.vizNamespace)
 	if err != nil {
 		return fmt.Errorf("reading the Linkerd install: %w", err)
 	}
@@ -130,7 +130,7 @@ func up(ctx context.Context, o options, stdout io.Writer, logger *log.Logger) er
 
 	// metrics-api queries Prometheus through Prometheus' proxy, which the
 	// policy meshmon installed lets through.
-	metricsAPI := policy.Identity("metrics-api", o.vizNamespace, params.LinkerdNamespace, params.TrustDomain)
+	metricsAPI := linkerd.Identity("metrics-api", o.vizNamespace, params.LinkerdNamespace, params.TrustDomain)
 	serverPods := release.ServerSelector(o.releaseName)
 	mesh := sim.NewMesh(sim.MeshOptions{
 		ControlNamespaces: []string{o.linkerdNamespace, o.vizNamespace},
