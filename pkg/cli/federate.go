@@ -44,6 +44,7 @@ type federateAddOptions struct {
 	source      scrape.FederationSource
 	timeout     time.Duration
 	dryRun      bool
+	chart       string
 }
 
 func newFederateAddCommand(g *globals) *cobra.Command {
@@ -81,6 +82,7 @@ unchanged changes nothing.`,
 	f.StringVar(&o.releaseName, "release-name", o.releaseName, "Name of meshmon's Prometheus Helm release")
 	f.DurationVar(&o.timeout, "timeout", o.timeout, "How long to wait for the upgraded release to become ready before rolling it back")
 	f.BoolVar(&o.dryRun, "dry-run", false, "Print the scrape job that would be added; change nothing")
+	f.StringVar(&o.chart, "chart", "", "The chart the release runs, when neither the chart cache nor its recorded source has it: a chart directory, a packaged .tgz, an http(s) URL or an oci:// reference")
 	return cmd
 }
 
@@ -115,9 +117,9 @@ func (o *federateAddOptions) Run(ctx context.Context) error {
 		return release.WithFederationSource(current, src)
 	}
 	if o.dryRun {
-		return o.g.federationDryRun(o.releaseName, "add", update, src.Job())
+		return o.g.federationDryRun(ctx, o.releaseName, o.chart, "add", update, src.Job())
 	}
-	res, err := o.g.updateFederation(ctx, o.releaseName, o.timeout, "Adding federation source "+src.Name, update)
+	res, err := o.g.updateFederation(ctx, o.releaseName, o.chart, o.timeout, "Adding federation source "+src.Name, update)
 	if err != nil {
 		return err
 	}
@@ -213,6 +215,7 @@ type federateRemoveOptions struct {
 	name        string
 	timeout     time.Duration
 	dryRun      bool
+	chart       string
 }
 
 func newFederateRemoveCommand(g *globals) *cobra.Command {
@@ -236,6 +239,7 @@ already federated stay in the TSDB until retention drops them.`,
 	f.StringVar(&o.releaseName, "release-name", o.releaseName, "Name of meshmon's Prometheus Helm release")
 	f.DurationVar(&o.timeout, "timeout", o.timeout, "How long to wait for the upgraded release to become ready before rolling it back")
 	f.BoolVar(&o.dryRun, "dry-run", false, "Say what would be removed; change nothing")
+	f.StringVar(&o.chart, "chart", "", "The chart the release runs, when neither the chart cache nor its recorded source has it: a chart directory, a packaged .tgz, an http(s) URL or an oci:// reference")
 	return cmd
 }
 
@@ -261,9 +265,9 @@ func (o *federateRemoveOptions) Run(ctx context.Context) error {
 		return out, true, nil
 	}
 	if o.dryRun {
-		return o.g.federationDryRun(o.releaseName, "remove", update, nil)
+		return o.g.federationDryRun(ctx, o.releaseName, o.chart, "remove", update, nil)
 	}
-	res, err := o.g.updateFederation(ctx, o.releaseName, o.timeout, "Removing federation source "+o.name, update)
+	res, err := o.g.updateFederation(ctx, o.releaseName, o.chart, o.timeout, "Removing federation source "+o.name, update)
 	if err != nil {
 		return err
 	}
@@ -290,14 +294,17 @@ func explainNotInstalled(g *globals, err error) error {
 }
 
 // updateFederation upgrades the release with update, showing progress.
-func (g *globals) updateFederation(ctx context.Context, name string, timeout time.Duration, what string, update func(map[string]any) (map[string]any, bool, error)) (*release.Result, error) {
+func (g *globals) updateFederation(ctx context.Context, name, chart string, timeout time.Duration, what string, update func(map[string]any) (map[string]any, bool, error)) (*release.Result, error) {
 	t, err := g.releaseTarget(name)
 	if err != nil {
 		return nil, err
 	}
 	p := g.ui(false).Progress()
 	p.Start(what)
-	res, err := release.UpdateValues(ctx, t, update, release.ApplyOptions{Timeout: timeout, OnStatus: p.Update})
+	res, err := release.UpdateValues(ctx, t, update, release.UpdateOptions{
+		ApplyOptions: release.ApplyOptions{Timeout: timeout, OnStatus: p.Update},
+		Chart:        release.ChartReuse{Chart: chart},
+	})
 	if err != nil {
 		p.Fail("release " + name + " not changed")
 		return nil, explainNotInstalled(g, err)
@@ -312,25 +319,21 @@ func (g *globals) updateFederation(ctx context.Context, name string, timeout tim
 
 // federationDryRun prints what a federate command would change, reading the release but
 // writing nothing.
-func (g *globals) federationDryRun(name, verb string, update func(map[string]any) (map[string]any, bool, error), job map[string]any) error {
+func (g *globals) federationDryRun(ctx context.Context, name, chart, verb string, update func(map[string]any) (map[string]any, bool, error), job map[string]any) error {
 	t, err := g.releaseTarget(name)
 	if err != nil {
 		return err
 	}
-	current, err := t.DeployedValues()
+	up, err := release.PlanUpdate(ctx, t, update, release.ChartReuse{Chart: chart})
 	if err != nil {
 		return explainNotInstalled(g, err)
 	}
-	_, changed, err := update(current)
-	if err != nil {
-		return err
-	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "# %s federate %s --dry-run: nothing below has been applied.\n", g.host.Display, verb)
-	if !changed {
+	if !up.Changed {
 		fmt.Fprintf(&b, "# Release %s in namespace %s: nothing to do, the job is already there.\n", name, t.Namespace)
 	} else {
-		fmt.Fprintf(&b, "# Release %s in namespace %s: would be upgraded with its current chart.\n", name, t.Namespace)
+		fmt.Fprintf(&b, "# Release %s in namespace %s: would be upgraded with %s.\n", name, t.Namespace, release.DescribeChart(up.Chart))
 	}
 	if job != nil {
 		b.WriteString("# Scrape job (serverFiles.\"prometheus.yml\".scrape_configs):\n")
