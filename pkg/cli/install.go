@@ -17,6 +17,7 @@ import (
 	"github.com/meshmon/meshmon/pkg/release"
 	"github.com/meshmon/meshmon/pkg/scrape"
 	"github.com/meshmon/meshmon/pkg/ui"
+	"github.com/meshmon/meshmon/pkg/viz"
 )
 
 type installOptions struct {
@@ -35,6 +36,7 @@ type installOptions struct {
 
 	// The steps after the release: linkerd-viz rewiring and policy.
 	skipViz     bool
+	vizChart    viz.ChartOptions
 	keepBundled bool
 	heartbeat   bool
 	skipPolicy  bool
@@ -106,6 +108,7 @@ reported at once. --dry-run prints what would be applied and changes nothing.`,
 	f.StringVar(&o.chart.Repo, "chart-repo", "", fmt.Sprintf("Chart repository: an https:// Helm repository or an oci:// registry (default %s)", defaults.ChartRepo))
 	f.StringVar(&o.chartVersion, "chart-version", defaults.ChartVersion, "Exact chart version to install")
 	f.BoolVar(&o.skipViz, "skip-viz", false, "Do not point linkerd-viz at the new Prometheus (see 'viz configure')")
+	addVizChartFlags(f, &o.vizChart)
 	f.BoolVar(&o.keepBundled, "keep-bundled", false, "Scale linkerd-viz's bundled Prometheus to 0 instead of removing it")
 	f.BoolVar(&o.heartbeat, "heartbeat", false, "Also point the control plane's heartbeat CronJob at the new Prometheus")
 	f.BoolVar(&o.skipPolicy, "skip-policy", false, "Do not apply the Linkerd authorization policy (see 'policy apply')")
@@ -130,6 +133,9 @@ func (o *installOptions) Validate() error {
 	}
 	if o.checkWait < 0 {
 		return usageError("--check-wait must not be negative, e.g. 2m")
+	}
+	if err := o.vizChart.Validate(); err != nil {
+		return usageError("%w", err)
 	}
 	if o.skipViz && (o.keepBundled || o.heartbeat) {
 		return usageError("--keep-bundled and --heartbeat rewire linkerd-viz and cannot be combined with --skip-viz")

@@ -25,7 +25,7 @@ func (o *installOptions) configureViz(ctx context.Context, in *installation) err
 	}
 	opts := viz.Options{
 		Namespace: o.g.vizNamespace, LinkerdNamespace: o.g.linkerdNamespace, PrometheusURL: in.server.URL,
-		KeepBundled: o.keepBundled, Heartbeat: o.heartbeat,
+		KeepBundled: o.keepBundled, Heartbeat: o.heartbeat, Chart: o.vizChart,
 	}
 	if o.dryRun {
 		changes, err := viz.Plan(ctx, vc, opts)

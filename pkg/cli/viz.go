@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"helm.sh/helm/v4/pkg/action"
 	"k8s.io/apimachinery/pkg/util/validation"
 
@@ -46,6 +47,7 @@ type vizConfigureOptions struct {
 	heartbeat     bool
 	dryRun        bool
 	output        string
+	vizChart      viz.ChartOptions
 }
 
 func newVizConfigureCommand(g *globals) *cobra.Command {
@@ -82,12 +84,22 @@ Prometheus meshmon did not install. Running it again changes nothing.`,
 	f.BoolVar(&o.heartbeat, "heartbeat", false, "Also point the control plane's heartbeat CronJob at this Prometheus")
 	f.BoolVar(&o.dryRun, "dry-run", false, "Print every patch and object instead of writing anything")
 	f.StringVarP(&o.output, "output", "o", o.output, "Output format: text, json or yaml")
+	addVizChartFlags(f, &o.vizChart)
 	return cmd
+}
+
+// addVizChartFlags adds the flags that say where the chart of a Helm-installed viz comes from.
+func addVizChartFlags(f *pflag.FlagSet, o *viz.ChartOptions) {
+	f.StringVar(&o.Chart, "viz-chart", "", "linkerd-viz chart for upgrading a Helm-installed viz, instead of Linkerd's Helm repository: a chart directory, a packaged .tgz, an http(s) URL of one or of a chart repository, or an oci:// reference")
+	f.StringVar(&o.Version, "viz-chart-version", "", "Upgrade a Helm-installed viz to this chart version (default: the deployed one; any other is refused without this flag)")
 }
 
 func (o *vizConfigureOptions) Validate() error {
 	if err := validateOutput(o.output, "text", "json", "yaml"); err != nil {
 		return err
+	}
+	if err := o.vizChart.Validate(); err != nil {
+		return usageError("%w", err)
 	}
 	if o.prometheusURL != "" {
 		if err := viz.ValidateURL(o.prometheusURL); err != nil {
@@ -127,7 +139,7 @@ func (o *vizConfigureOptions) Run(ctx context.Context) error {
 	}
 	opts := viz.Options{
 		Namespace: o.g.vizNamespace, LinkerdNamespace: o.g.linkerdNamespace, PrometheusURL: url,
-		KeepBundled: o.keepBundled, Heartbeat: o.heartbeat,
+		KeepBundled: o.keepBundled, Heartbeat: o.heartbeat, Chart: o.vizChart,
 	}
 	u := o.g.ui(machineReadable(o.output))
 	if o.output == "text" {
@@ -160,9 +172,10 @@ func (o *vizConfigureOptions) Run(ctx context.Context) error {
 }
 
 type vizRestoreOptions struct {
-	g      *globals
-	dryRun bool
-	output string
+	g        *globals
+	dryRun   bool
+	output   string
+	vizChart viz.ChartOptions
 }
 
 func newVizRestoreCommand(g *globals) *cobra.Command {
@@ -181,11 +194,15 @@ is left alone and reported. Without a record there is nothing to do.`,
 			if err := validateOutput(o.output, "text", "json", "yaml"); err != nil {
 				return err
 			}
+			if err := o.vizChart.Validate(); err != nil {
+				return usageError("%w", err)
+			}
 			return o.Run(cmd.Context())
 		},
 	}
 	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "Print every patch and object instead of writing anything")
 	cmd.Flags().StringVarP(&o.output, "output", "o", o.output, "Output format: text, json or yaml")
+	addVizChartFlags(cmd.Flags(), &o.vizChart)
 	return cmd
 }
 
@@ -207,7 +224,7 @@ func (o *vizRestoreOptions) Run(ctx context.Context) error {
 			fmt.Fprintln(o.g.streams.Out, describeInstall(in))
 		}
 	}
-	opts := viz.RestoreOptions{Namespace: o.g.vizNamespace}
+	opts := viz.RestoreOptions{Namespace: o.g.vizNamespace, Chart: o.vizChart}
 	if o.dryRun {
 		res.Changes, err = viz.PlanRestore(ctx, vc, opts)
 	} else {

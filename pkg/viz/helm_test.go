@@ -48,7 +48,7 @@ func helmFactory(cfg *action.Configuration) func(string) (*action.Configuration,
 // installVizChart installs the e2e fixture linkerd-viz chart into memory storage.
 func installVizChart(t *testing.T, cfg *action.Configuration, namespace string, vals map[string]any) *releasev1.Release {
 	t.Helper()
-	ch, err := loader.Load(filepath.Join(fixtures.RepoRoot(t), "e2e", "testdata", "charts", "linkerd-viz"))
+	ch, err := loader.Load(fixtureVizChart(t))
 	if err != nil {
 		t.Fatalf("loading the fixture linkerd-viz chart: %v", err)
 	}
@@ -60,6 +60,11 @@ func installVizChart(t *testing.T, cfg *action.Configuration, namespace string, 
 		t.Fatalf("installing the fixture linkerd-viz chart: %v", err)
 	}
 	return r.(*releasev1.Release)
+}
+
+// fixtureVizChart is the hand-made stand-in for the linkerd-viz chart (no subcharts).
+func fixtureVizChart(t *testing.T) string {
+	return filepath.Join(fixtures.RepoRoot(t), "e2e", "testdata", "charts", "linkerd-viz")
 }
 
 func lastRevision(t *testing.T, cfg *action.Configuration, name string) *releasev1.Release {
@@ -86,7 +91,8 @@ func TestConfigureRestoreHelmRoundTrip(t *testing.T) {
 			orig := installVizChart(t, cfg, "viz-helm", tc.vals)
 			kc := kubefake.NewClientset(helmShaped(t, "viz-helm", true)...)
 			c := Clients{Kube: kc, Helm: helmFactory(cfg)}
-			opts := Options{Namespace: "viz-helm", PrometheusURL: newURL}
+			chart := ChartOptions{Chart: fixtureVizChart(t), CacheDir: t.TempDir()}
+			opts := Options{Namespace: "viz-helm", PrometheusURL: newURL, Chart: chart}
 
 			changes, err := Configure(ctx, c, opts)
 			if err != nil {
@@ -132,7 +138,7 @@ func TestConfigureRestoreHelmRoundTrip(t *testing.T) {
 				t.Errorf("second configure changed something: %+v", again)
 			}
 
-			if _, err := Restore(ctx, c, RestoreOptions{Namespace: "viz-helm"}); err != nil {
+			if _, err := Restore(ctx, c, RestoreOptions{Namespace: "viz-helm", Chart: chart}); err != nil {
 				t.Fatal(err)
 			}
 			rel = lastRevision(t, cfg, "linkerd-viz")
