@@ -14,6 +14,7 @@ import (
 	releasev1 "helm.sh/helm/v4/pkg/release/v1"
 	"helm.sh/helm/v4/pkg/storage"
 	"helm.sh/helm/v4/pkg/storage/driver"
+	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kubefake "k8s.io/client-go/kubernetes/fake"
 
@@ -156,5 +157,67 @@ func TestConfigureRestoreHelmRoundTrip(t *testing.T) {
 				t.Error("record left behind")
 			}
 		})
+	}
+}
+
+// Someone re-runs helm without meshmon's values: HelmDrift names each value and the object
+// that contradicts it.
+func TestHelmDrift(t *testing.T) {
+	ctx := context.Background()
+	cfg := memoryHelm(t)
+	orig := installVizChart(t, cfg, "viz-helm", map[string]any{"installNamespace": false})
+	kc := kubefake.NewClientset(helmShaped(t, "viz-helm", true)...)
+	c := Clients{Kube: kc, Helm: helmFactory(cfg)}
+	if _, configured, err := HelmDrift(ctx, c, "viz-helm"); err != nil || configured {
+		t.Fatalf("before configure: configured=%v, %v", configured, err)
+	}
+	if _, err := Configure(ctx, c, Options{Namespace: "viz-helm", PrometheusURL: newURL, Chart: ChartOptions{Chart: fixtureVizChart(t), CacheDir: t.TempDir()}}); err != nil {
+		t.Fatal(err)
+	}
+	// The fake cluster does not run Helm's writes: play the objects the upgrade made.
+	d, _ := kc.AppsV1().Deployments("viz-helm").Get(ctx, MetricsAPIName, metav1.GetOptions{})
+	d.Spec.Template.Spec.Containers[0].Args = setFlag(d.Spec.Template.Spec.Containers[0].Args, PrometheusURLFlag, newURL)
+	if _, err := kc.AppsV1().Deployments("viz-helm").Update(ctx, d, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := kc.AppsV1().Deployments("viz-helm").Delete(ctx, BundledPrometheus, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if drifts, configured, err := HelmDrift(ctx, c, "viz-helm"); err != nil || !configured || len(drifts) != 0 {
+		t.Fatalf("right after configure: %v configured=%v, %v", drifts, configured, err)
+	}
+
+	// helm upgrade --reset-values with the original values, and its objects.
+	ch, err := loader.Load(fixtureVizChart(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := action.NewUpgrade(cfg)
+	up.Namespace, up.ResetValues = "viz-helm", true
+	if _, err := up.Run("linkerd-viz", ch, orig.Config); err != nil {
+		t.Fatal(err)
+	}
+	d.Spec.Template.Spec.Containers[0].Args = setFlag(d.Spec.Template.Spec.Containers[0].Args, PrometheusURLFlag, "http://prometheus.viz-helm.svc.cluster.local:9090")
+	if _, err := kc.AppsV1().Deployments("viz-helm").Update(ctx, d, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	bundled := find[*appsv1.Deployment](t, helmShaped(t, "viz-helm", true), "viz-helm", BundledPrometheus)
+	if _, err := kc.AppsV1().Deployments("viz-helm").Create(ctx, bundled, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	drifts, _, err := HelmDrift(ctx, c, "viz-helm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, d := range drifts {
+		got = append(got, d.String())
+	}
+	want := []string{
+		"prometheusUrl=" + newURL + " (set by meshmon): Deployment viz-helm/metrics-api runs -prometheus-url=http://prometheus.viz-helm.svc.cluster.local:9090; revision 3 of release viz-helm/linkerd-viz no longer has it",
+		"prometheus.enabled=false (set by meshmon): Deployment viz-helm/prometheus exists (1 replicas); revision 3 of release viz-helm/linkerd-viz no longer has it",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("drifts:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
