@@ -312,7 +312,7 @@ func TestCheck(t *testing.T) {
 		// Cluster "west": a real Prometheus scraping one proxy-like target.
 		west := startWestPrometheus(t)
 		r := env.Meshmon(t, "kubectl", "federate", "add", "west", "--url", west.URL, "--interval", "2s", "--dry-run")
-		if r.Code != 0 || !strings.Contains(r.Stdout, "would be upgraded with its current chart") || !strings.Contains(r.Stdout, "job_name: federate-west") ||
+		if r.Code != 0 || !strings.Contains(r.Stdout, "would be upgraded with chart prometheus ") || !strings.Contains(r.Stdout, "job_name: federate-west") ||
 			!strings.Contains(r.Stdout, `- '{job="linkerd-proxy"}'`) {
 			t.Errorf("federate add --dry-run: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 		}

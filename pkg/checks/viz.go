@@ -86,6 +86,12 @@ func Viz(e *Env) healthcheck.Category {
 				Run:         e.checkVizAnnotation,
 			},
 			{
+				Description: "Helm-installed viz runs the values meshmon set",
+				HintAnchor:  "mm-viz-helm-values",
+				Needs:       []string{idViz},
+				Run:         e.checkVizHelmValues,
+			},
+			{
 				ID:          idDashboard,
 				Description: "dashboard answers",
 				HintAnchor:  "mm-dashboard",
@@ -241,6 +247,28 @@ func (e *Env) checkVizAnnotation(ctx context.Context) error {
 		return fmt.Errorf("namespace %s has %s=%s, not this Prometheus (%s): %s; meshmon viz configure corrects it", ns.Name, viz.AnnotationExternalPrometheus, v, s.URL, why)
 	}
 	return nil
+}
+
+// checkVizHelmValues catches a Helm-installed viz that was upgraded again without the
+// values meshmon set: its release record and its objects then disagree.
+func (e *Env) checkVizHelmValues(ctx context.Context) error {
+	kc, err := e.kube(ctx)
+	if err != nil {
+		return err
+	}
+	ns, err := e.vizNamespace(ctx)
+	if err != nil {
+		return err
+	}
+	drifts, _, err := viz.HelmDrift(ctx, viz.Clients{Kube: kc, Helm: e.deps.Helm}, ns)
+	if err != nil || len(drifts) == 0 {
+		return err
+	}
+	msgs := make([]string, 0, len(drifts))
+	for _, d := range drifts {
+		msgs = append(msgs, d.String())
+	}
+	return fmt.Errorf("linkerd-viz was changed since meshmon configured it (a helm upgrade without meshmon's values?): %s; run meshmon viz configure again, or add those values where you deploy viz", strings.Join(msgs, "; "))
 }
 
 // dashboardConn is the way to viz's web server.

@@ -42,6 +42,7 @@ type federateAddOptions struct {
 	source      scrape.FederationSource
 	timeout     time.Duration
 	dryRun      bool
+	chart       string
 
 	// normalizeErr is what Complete found wrong with the source.
 	normalizeErr error
@@ -76,6 +77,7 @@ unchanged changes nothing.`,
 	addReleaseNameFlag(f, &o.releaseName, "Name of meshmon's Prometheus Helm release")
 	addTimeoutFlag(f, &o.timeout, "How long to wait for the upgraded release to become ready before rolling it back")
 	f.BoolVar(&o.dryRun, "dry-run", false, "Print the scrape job that would be added; change nothing")
+	f.StringVar(&o.chart, "chart", "", "The chart the release runs, when neither the chart cache nor its recorded source has it: a chart directory, a packaged .tgz, an http(s) URL or an oci:// reference")
 	return cmd
 }
 
@@ -123,9 +125,9 @@ func (o *federateAddOptions) Run(ctx context.Context) error {
 		return release.WithFederationSource(current, src)
 	}
 	if o.dryRun {
-		return o.inv.federationDryRun(o.releaseName, "add", update, src.Job())
+		return o.inv.federationDryRun(ctx, o.releaseName, o.chart, "add", update, src.Job())
 	}
-	res, err := o.inv.updateFederation(ctx, o.releaseName, o.timeout, "Adding federation source "+src.Name, update)
+	res, err := o.inv.updateFederation(ctx, o.releaseName, o.chart, o.timeout, "Adding federation source "+src.Name, update)
 	if err != nil {
 		return err
 	}
@@ -226,6 +228,7 @@ type federateRemoveOptions struct {
 	name        string
 	timeout     time.Duration
 	dryRun      bool
+	chart       string
 }
 
 func newFederateRemoveCommand(inv *invocation) *cobra.Command {
@@ -243,6 +246,7 @@ already federated stay in the TSDB until retention drops them.`,
 	addReleaseNameFlag(f, &o.releaseName, "Name of meshmon's Prometheus Helm release")
 	addTimeoutFlag(f, &o.timeout, "How long to wait for the upgraded release to become ready before rolling it back")
 	f.BoolVar(&o.dryRun, "dry-run", false, "Say what would be removed; change nothing")
+	f.StringVar(&o.chart, "chart", "", "The chart the release runs, when neither the chart cache nor its recorded source has it: a chart directory, a packaged .tgz, an http(s) URL or an oci:// reference")
 	return cmd
 }
 
@@ -280,9 +284,9 @@ func (o *federateRemoveOptions) Run(ctx context.Context) error {
 		return out, true, nil
 	}
 	if o.dryRun {
-		return o.inv.federationDryRun(o.releaseName, "remove", update, nil)
+		return o.inv.federationDryRun(ctx, o.releaseName, o.chart, "remove", update, nil)
 	}
-	res, err := o.inv.updateFederation(ctx, o.releaseName, o.timeout, "Removing federation source "+o.name, update)
+	res, err := o.inv.updateFederation(ctx, o.releaseName, o.chart, o.timeout, "Removing federation source "+o.name, update)
 	if err != nil {
 		return err
 	}
@@ -292,7 +296,7 @@ func (o *federateRemoveOptions) Run(ctx context.Context) error {
 }
 
 // updateFederation upgrades the release with update, showing progress.
-func (inv *invocation) updateFederation(ctx context.Context, name string, timeout time.Duration, what string, update func(map[string]any) (map[string]any, bool, error)) (*release.Result, error) {
+func (inv *invocation) updateFederation(ctx context.Context, name, chart string, timeout time.Duration, what string, update func(map[string]any) (map[string]any, bool, error)) (*release.Result, error) {
 	env := inv.env(false)
 	t, err := env.Target(name)
 	if err != nil {
@@ -300,7 +304,10 @@ func (inv *invocation) updateFederation(ctx context.Context, name string, timeou
 	}
 	p := env.UI.Progress()
 	p.Start(what)
-	res, err := release.UpdateValues(ctx, t, update, release.ApplyOptions{Timeout: timeout, OnStatus: p.Update})
+	res, err := release.UpdateValues(ctx, t, update, release.UpdateOptions{
+		ApplyOptions: release.ApplyOptions{Timeout: timeout, OnStatus: p.Update},
+		Chart:        release.ChartReuse{Chart: chart},
+	})
 	if err != nil {
 		p.Fail("release " + name + " not changed")
 		return nil, env.ExplainNotInstalled(err)
@@ -315,26 +322,22 @@ func (inv *invocation) updateFederation(ctx context.Context, name string, timeou
 
 // federationDryRun prints what a federate command would change, reading the release but
 // writing nothing.
-func (inv *invocation) federationDryRun(name, verb string, update func(map[string]any) (map[string]any, bool, error), job map[string]any) error {
+func (inv *invocation) federationDryRun(ctx context.Context, name, chart, verb string, update func(map[string]any) (map[string]any, bool, error), job map[string]any) error {
 	env := inv.env(false)
 	t, err := env.Target(name)
 	if err != nil {
 		return err
 	}
-	current, err := t.DeployedValues()
+	up, err := release.PlanUpdate(ctx, t, update, release.ChartReuse{Chart: chart})
 	if err != nil {
 		return env.ExplainNotInstalled(err)
 	}
-	_, changed, err := update(current)
-	if err != nil {
-		return err
-	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "# %s federate %s --dry-run: nothing below has been applied.\n", inv.host.Display, verb)
-	if !changed {
+	if !up.Changed {
 		fmt.Fprintf(&b, "# Release %s in namespace %s: nothing to do, the job is already there.\n", name, t.Namespace)
 	} else {
-		fmt.Fprintf(&b, "# Release %s in namespace %s: would be upgraded with its current chart.\n", name, t.Namespace)
+		fmt.Fprintf(&b, "# Release %s in namespace %s: would be upgraded with %s.\n", name, t.Namespace, release.DescribeChart(up.Chart))
 	}
 	if job != nil {
 		b.WriteString("# Scrape job (serverFiles.\"prometheus.yml\".scrape_configs):\n")

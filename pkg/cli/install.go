@@ -13,6 +13,7 @@ import (
 	"github.com/meshmon/meshmon/pkg/install"
 	"github.com/meshmon/meshmon/pkg/linkerd"
 	"github.com/meshmon/meshmon/pkg/release"
+	"github.com/meshmon/meshmon/pkg/viz"
 )
 
 type installOptions struct {
@@ -30,6 +31,7 @@ type installOptions struct {
 
 	// The steps after the release: linkerd-viz rewiring and policy.
 	skipViz     bool
+	vizChart    viz.ChartOptions
 	keepBundled bool
 	heartbeat   bool
 	skipPolicy  bool
@@ -97,6 +99,7 @@ reported at once. --dry-run prints what would be applied and changes nothing.`,
 	f.StringVar(&o.chartVersion, "chart-version", defaults.ChartVersion, "Exact chart version to install")
 	f.BoolVar(&o.skipViz, "skip-viz", false, "Do not point linkerd-viz at the new Prometheus (see 'viz configure')")
 	f.BoolVar(&o.keepBundled, "keep-bundled", false, "Scale linkerd-viz's bundled Prometheus to 0 instead of removing it")
+	addVizChartFlags(f, &o.vizChart)
 	f.BoolVar(&o.heartbeat, "heartbeat", false, "Also point the control plane's heartbeat CronJob at the new Prometheus")
 	f.BoolVar(&o.skipPolicy, "skip-policy", false, "Do not apply the Linkerd authorization policy (see 'policy apply')")
 	f.StringArrayVar(&o.policy.clients, "allow-client", nil, "Also authorize this meshed client of Prometheus, as namespace/serviceaccount (repeatable), e.g. grafana/grafana")
@@ -135,6 +138,9 @@ func (o *installOptions) Validate() error {
 	if o.checkWait < 0 {
 		return usageError("--check-wait must not be negative, e.g. 2m")
 	}
+	if err := o.vizChart.Validate(); err != nil {
+		return usageError("%w", err)
+	}
 	if o.skipViz && (o.keepBundled || o.heartbeat) {
 		return usageError("--keep-bundled and --heartbeat rewire linkerd-viz and cannot be combined with --skip-viz")
 	}
@@ -156,7 +162,7 @@ func (o *installOptions) installOptions() install.Options {
 	return install.Options{
 		Values: o.values, Chart: o.chart, UserValues: o.userValues, Timeout: o.timeout,
 		DryRun: o.dryRun, Repair: o.repair,
-		SkipViz: o.skipViz, KeepBundled: o.keepBundled, Heartbeat: o.heartbeat,
+		SkipViz: o.skipViz, VizChart: o.vizChart, KeepBundled: o.keepBundled, Heartbeat: o.heartbeat,
 		SkipPolicy: o.skipPolicy, Policy: o.policy.input(),
 		SkipCheck: o.skipCheck, CheckWait: o.checkWait,
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/meshmon/meshmon/pkg/install"
+	"github.com/meshmon/meshmon/pkg/viz"
 )
 
 type uninstallOptions struct {
@@ -16,6 +17,7 @@ type uninstallOptions struct {
 	deleteData  bool
 	timeout     time.Duration
 	skipViz     bool
+	vizChart    viz.ChartOptions
 	skipPolicy  bool
 	mtlsName    string
 }
@@ -44,6 +46,7 @@ deletes it too.`,
 	f.BoolVar(&o.deleteData, "delete-data", false, "Delete the data volume claim too (the metrics are lost unless the volume's reclaim policy is Retain)")
 	addTimeoutFlag(f, &o.timeout, "How long to wait for the objects to be deleted")
 	f.BoolVar(&o.skipViz, "skip-viz", false, "Leave linkerd-viz as it is instead of restoring its previous Prometheus settings")
+	addVizChartFlags(f, &o.vizChart)
 	f.BoolVar(&o.skipPolicy, "skip-policy", false, "Leave meshmon's authorization policy objects in place")
 	f.StringVar(&o.mtlsName, "mtls-authentication", "", "The MeshTLSAuthentication given to install with --mtls-authentication, to take meshmon's identities out of it")
 	return cmd
@@ -59,6 +62,9 @@ func (o *uninstallOptions) Validate() error {
 	if err := validateReleaseName(o.releaseName); err != nil {
 		return err
 	}
+	if err := o.vizChart.Validate(); err != nil {
+		return usageError("%w", err)
+	}
 	return validateMTLSName(o.mtlsName)
 }
 
@@ -66,6 +72,6 @@ func (o *uninstallOptions) Validate() error {
 func (o *uninstallOptions) Run(ctx context.Context) error {
 	return install.Uninstall(ctx, o.inv.env(false), install.UninstallOptions{
 		ReleaseName: o.releaseName, DeleteData: o.deleteData, Timeout: o.timeout,
-		SkipViz: o.skipViz, SkipPolicy: o.skipPolicy, MTLSAuthenticationName: o.mtlsName,
+		SkipViz: o.skipViz, VizChart: o.vizChart, SkipPolicy: o.skipPolicy, MTLSAuthenticationName: o.mtlsName,
 	})
 }

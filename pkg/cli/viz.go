@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/meshmon/meshmon/pkg/change"
 	"github.com/meshmon/meshmon/pkg/install"
@@ -40,6 +41,7 @@ type vizConfigureOptions struct {
 	heartbeat     bool
 	dryRun        bool
 	output        *outputFlag
+	vizChart      viz.ChartOptions
 }
 
 func newVizConfigureCommand(inv *invocation) *cobra.Command {
@@ -71,7 +73,14 @@ Prometheus meshmon did not install. Running it again changes nothing.`,
 	f.BoolVar(&o.heartbeat, "heartbeat", false, "Also point the control plane's heartbeat CronJob at this Prometheus")
 	f.BoolVar(&o.dryRun, "dry-run", false, "Print every patch and object instead of writing anything")
 	o.output = addOutputFlag(f, "text", "json", "yaml")
+	addVizChartFlags(f, &o.vizChart)
 	return cmd
+}
+
+// addVizChartFlags adds the flags that say where the chart of a Helm-installed viz comes from.
+func addVizChartFlags(f *pflag.FlagSet, o *viz.ChartOptions) {
+	f.StringVar(&o.Chart, "viz-chart", "", "linkerd-viz chart for upgrading a Helm-installed viz, instead of Linkerd's Helm repository: a chart directory, a packaged .tgz, an http(s) URL of one or of a chart repository, or an oci:// reference")
+	f.StringVar(&o.Version, "viz-chart-version", "", "Upgrade a Helm-installed viz to this chart version (default: the deployed one; any other is refused without this flag)")
 }
 
 func (o *vizConfigureOptions) Complete(*cobra.Command, []string) error { return nil }
@@ -79,6 +88,9 @@ func (o *vizConfigureOptions) Complete(*cobra.Command, []string) error { return 
 func (o *vizConfigureOptions) Validate() error {
 	if err := o.output.validate(); err != nil {
 		return err
+	}
+	if err := o.vizChart.Validate(); err != nil {
+		return usageError("%w", err)
 	}
 	if o.prometheusURL != "" {
 		if err := viz.ValidateURL(o.prometheusURL); err != nil {
@@ -120,7 +132,7 @@ func (o *vizConfigureOptions) Run(ctx context.Context) error {
 	}
 	opts := viz.Options{
 		Namespace: o.inv.vizNamespace, LinkerdNamespace: o.inv.linkerdNamespace, PrometheusURL: url,
-		KeepBundled: o.keepBundled, Heartbeat: o.heartbeat,
+		KeepBundled: o.keepBundled, Heartbeat: o.heartbeat, Chart: o.vizChart,
 	}
 	u := o.inv.ui(o.output.machineReadable())
 	if o.output.value == "text" {
@@ -153,9 +165,10 @@ func (o *vizConfigureOptions) Run(ctx context.Context) error {
 }
 
 type vizRestoreOptions struct {
-	inv    *invocation
-	dryRun bool
-	output *outputFlag
+	inv      *invocation
+	dryRun   bool
+	output   *outputFlag
+	vizChart viz.ChartOptions
 }
 
 func newVizRestoreCommand(inv *invocation) *cobra.Command {
@@ -174,12 +187,21 @@ is left alone and reported. Without a record there is nothing to do.`,
 	}
 	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "Print every patch and object instead of writing anything")
 	o.output = addOutputFlag(cmd.Flags(), "text", "json", "yaml")
+	addVizChartFlags(cmd.Flags(), &o.vizChart)
 	return cmd
 }
 
 func (o *vizRestoreOptions) Complete(*cobra.Command, []string) error { return nil }
 
-func (o *vizRestoreOptions) Validate() error { return o.output.validate() }
+func (o *vizRestoreOptions) Validate() error {
+	if err := o.output.validate(); err != nil {
+		return err
+	}
+	if err := o.vizChart.Validate(); err != nil {
+		return usageError("%w", err)
+	}
+	return nil
+}
 
 func (o *vizRestoreOptions) Run(ctx context.Context) error {
 	c, err := o.inv.kubeClients()
@@ -199,7 +221,7 @@ func (o *vizRestoreOptions) Run(ctx context.Context) error {
 			fmt.Fprintln(o.inv.streams.Out, in.Describe())
 		}
 	}
-	opts := viz.RestoreOptions{Namespace: o.inv.vizNamespace}
+	opts := viz.RestoreOptions{Namespace: o.inv.vizNamespace, Chart: o.vizChart}
 	if o.dryRun {
 		res.Changes, err = viz.PlanRestore(ctx, vc, opts)
 	} else {

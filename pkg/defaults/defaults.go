@@ -35,6 +35,13 @@ const (
 	EvaluationInterval = "10s"
 )
 
+// Linkerd's Helm repositories, one per release channel: where the linkerd-viz chart of a
+// Helm-installed viz is fetched from for an upgrade.
+const (
+	LinkerdEdgeRepo   = "https://helm.linkerd.io/edge"
+	LinkerdStableRepo = "https://helm.linkerd.io/stable"
+)
+
 // How long meshmon waits.
 const (
 	// Timeout bounds a Helm install, upgrade or uninstall (release or viz) and its wait.

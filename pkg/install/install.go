@@ -12,6 +12,7 @@ import (
 	"github.com/meshmon/meshmon/pkg/linkerd"
 	"github.com/meshmon/meshmon/pkg/release"
 	"github.com/meshmon/meshmon/pkg/ui"
+	"github.com/meshmon/meshmon/pkg/viz"
 )
 
 // Options say what one install does.
@@ -29,7 +30,9 @@ type Options struct {
 	DryRun, Repair bool
 
 	// The steps after the release: linkerd-viz rewiring, policy, the health suite.
-	SkipViz     bool
+	SkipViz bool
+	// VizChart says where the chart of a Helm-installed linkerd-viz comes from.
+	VizChart    viz.ChartOptions
 	KeepBundled bool
 	Heartbeat   bool
 	SkipPolicy  bool

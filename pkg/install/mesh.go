@@ -25,7 +25,7 @@ func (in *installation) configureViz(ctx context.Context) error {
 	}
 	opts := viz.Options{
 		Namespace: e.VizNamespace, LinkerdNamespace: e.LinkerdNamespace, PrometheusURL: in.server.URL,
-		KeepBundled: o.KeepBundled, Heartbeat: o.Heartbeat,
+		KeepBundled: o.KeepBundled, Heartbeat: o.Heartbeat, Chart: o.VizChart,
 	}
 	if o.DryRun {
 		changes, err := viz.Plan(ctx, vc, opts)

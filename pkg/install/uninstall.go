@@ -23,7 +23,9 @@ type UninstallOptions struct {
 	// Timeout bounds the wait for the objects to be deleted.
 	Timeout time.Duration
 	// SkipViz leaves linkerd-viz as it is; SkipPolicy leaves the policy objects.
-	SkipViz    bool
+	SkipViz bool
+	// VizChart says where the chart of a Helm-installed linkerd-viz comes from.
+	VizChart   viz.ChartOptions
 	SkipPolicy bool
 	// MTLSAuthenticationName is the one install merged meshmon's identities into, if any.
 	MTLSAuthenticationName string
@@ -72,7 +74,7 @@ func (un *uninstallation) connect(context.Context) error {
 func (un *uninstallation) restoreViz(ctx context.Context) error {
 	e, p := un.env, un.progress
 	p.Start("Restoring linkerd-viz")
-	changes, err := viz.Restore(ctx, VizClients(un.clients), viz.RestoreOptions{Namespace: e.VizNamespace})
+	changes, err := viz.Restore(ctx, VizClients(un.clients), viz.RestoreOptions{Namespace: e.VizNamespace, Chart: un.opts.VizChart})
 	switch {
 	case errors.Is(err, viz.ErrNotInstalled):
 		p.Done("linkerd-viz is not installed; nothing to restore")

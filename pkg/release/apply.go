@@ -101,6 +101,11 @@ func differences(last *rel.Release, p *Plan) ([]string, error) {
 		out = append(out, fmt.Sprintf("chart %s → %s", version, p.Chart.Version()))
 	case last.Labels[ChartDigestLabel] != digestLabelValue(p.Chart.Digest):
 		out = append(out, fmt.Sprintf("chart %s content changed", version))
+	default:
+		// Later value-only upgrades need the source to get the chart again.
+		if _, recorded, _ := RecordedOrigin(last); !recorded && p.Chart.Source.Kind != "" {
+			out = append(out, "chart source not recorded yet")
+		}
 	}
 	stored, err := canonicalJSON(last.Config)
 	if err != nil {
@@ -148,15 +153,24 @@ func Apply(ctx context.Context, t *Target, p *Plan, o ApplyOptions) (*Result, er
 		return nil, err
 	}
 	res := &Result{Action: st.Action, Reason: st.Reason}
+	// Kept before the release is written, so that every revision's chart is in the cache
+	// for the value-only upgrades after it.
+	if err := KeepChart(p.Chart); err != nil {
+		return nil, err
+	}
 	if st.Action == ActionNone {
 		res.Revision, res.Release = st.Current.Version, st.Current
 		return res, nil
 	}
+	ch, err := storedChart(p.Chart)
+	if err != nil {
+		return nil, err
+	}
 	r, d, err := t.watched(ctx, st.Action, o, func() (*rel.Release, error) {
 		if st.Action == ActionInstall {
-			return t.install(ctx, p, st.Replace, o.Timeout)
+			return t.install(ctx, ch, p, st.Replace, o.Timeout)
 		}
-		return t.upgrade(ctx, p.Chart.Chart, p.Values, releaseLabels(p), o.Timeout)
+		return t.upgrade(ctx, ch, p.Values, releaseLabels(p.Chart), o.Timeout)
 	})
 	res.Duration = d
 	if err != nil {
@@ -188,11 +202,11 @@ func (t *Target) watched(ctx context.Context, a Action, o ApplyOptions, run func
 }
 
 // releaseLabels are the custom labels Helm stores on each revision's Secret.
-func releaseLabels(p *Plan) map[string]string {
-	return map[string]string{ChartDigestLabel: digestLabelValue(p.Chart.Digest)}
+func releaseLabels(lc *LoadedChart) map[string]string {
+	return map[string]string{ChartDigestLabel: digestLabelValue(lc.Digest)}
 }
 
-func (t *Target) install(ctx context.Context, p *Plan, replace bool, timeout time.Duration) (*rel.Release, error) {
+func (t *Target) install(ctx context.Context, ch *chart.Chart, p *Plan, replace bool, timeout time.Duration) (*rel.Release, error) {
 	inst := action.NewInstall(t.Helm)
 	inst.ReleaseName = t.Release
 	inst.Namespace = t.Namespace
@@ -203,8 +217,8 @@ func (t *Target) install(ctx context.Context, p *Plan, replace bool, timeout tim
 	// too; the uninstall that rolls it back waits for deletions on its own context.
 	inst.WaitOptions = []kube.WaitOption{kube.WithWaitMethodContext(ctx)}
 	inst.RollbackOnFailure = true
-	inst.Labels = releaseLabels(p)
-	r, err := inst.RunWithContext(ctx, p.Chart.Chart, p.Values)
+	inst.Labels = releaseLabels(p.Chart)
+	r, err := inst.RunWithContext(ctx, ch, p.Values)
 	return asRelease(r, err)
 }
 

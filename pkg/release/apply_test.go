@@ -83,6 +83,8 @@ func (k *scriptedKube) script(outcomes ...waitOutcome) {
 // memTarget is a Target on Helm's memory storage and fake clients.
 func memTarget(t *testing.T) (*Target, *scriptedKube) {
 	t.Helper()
+	// Installs keep their chart in the user's chart cache: one per test, never the real one.
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
 	cfg := action.NewConfiguration(action.ConfigurationSetLogger(slog.DiscardHandler))
 	mem := driver.NewMemory()
 	mem.SetNamespace("linkerd-viz")

@@ -38,6 +38,15 @@ type ChartSource struct {
 	Version string
 	// CacheDir holds downloaded charts; defaults to DefaultCacheDir().
 	CacheDir string
+	// Name is the chart's name in a repository or registry; empty means "prometheus".
+	Name string
+}
+
+func (s ChartSource) name() string {
+	if s.Name == "" {
+		return chartName
+	}
+	return s.Name
 }
 
 // LoadedChart is a chart ready to install, with where it came from.
@@ -51,6 +60,10 @@ type LoadedChart struct {
 	Digest string
 	// Warnings are reasons to double-check the chart, e.g. an untested major version.
 	Warnings []string
+	// Source is where to get this exact chart again, recorded on the release.
+	Source Origin
+	// CacheDir is the chart cache it is kept in once installed.
+	CacheDir string
 }
 
 // Name and Version of the loaded chart.
@@ -73,6 +86,8 @@ const (
 	chartLocal chartKind = iota
 	chartClassicRepo
 	chartOCI
+	// chartURL is a packaged chart at an http(s) URL.
+	chartURL
 )
 
 // resolved is a validated ChartSource.
@@ -81,6 +96,7 @@ type resolved struct {
 	path    string // local
 	repo    string // classic repo URL
 	ociRef  string // oci://host/path/name, without tag
+	url     string // chartURL
 	version string // exact version, "" only for local charts
 }
 
@@ -116,6 +132,15 @@ func (s ChartSource) resolve() (resolved, error) {
 			version = tag
 		}
 		return resolved{kind: chartOCI, ociRef: ref, version: version}, nil
+	case strings.HasPrefix(s.Chart, "http://") || strings.HasPrefix(s.Chart, "https://"):
+		if s.Repo != "" {
+			return resolved{}, errors.New("--chart with a URL and --chart-repo both name the chart's origin; give only one")
+		}
+		if !strings.HasSuffix(s.Chart, ".tgz") {
+			// A URL that is not a package is a chart repository.
+			return ChartSource{Repo: s.Chart, Version: s.Version, Name: s.Name}.resolve()
+		}
+		return resolved{kind: chartURL, url: s.Chart, version: s.Version}, nil
 	case s.Chart != "":
 		if s.Repo != "" {
 			return resolved{}, errors.New("--chart with a local path and --chart-repo both name the chart's origin; give only one")
@@ -127,7 +152,7 @@ func (s ChartSource) resolve() (resolved, error) {
 		repo = defaults.ChartRepo
 	}
 	if strings.HasPrefix(repo, "oci://") {
-		ref := strings.TrimSuffix(repo, "/") + "/" + chartName
+		ref := strings.TrimSuffix(repo, "/") + "/" + s.name()
 		if _, _, err := splitOCITag(ref); err != nil {
 			return resolved{}, err
 		}
@@ -170,39 +195,61 @@ func splitOCITag(ref string) (string, string, error) {
 	return "oci://" + host + "/" + name, tag, nil
 }
 
-// LoadChart fetches (or finds in the cache) and loads the chart. Remote charts are
-// downloaded once per repository, name and version; a cached copy is used without
+// LoadChart fetches (or finds in the cache) and loads the prometheus chart. Remote charts
+// are downloaded once per repository, name and version; a cached copy is used without
 // network.
 func LoadChart(ctx context.Context, s ChartSource) (*LoadedChart, error) {
+	lc, err := FetchChart(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	lc.warnUnverifiedMajor()
+	return lc, nil
+}
+
+// FetchChart loads the chart s names (s.Name, default prometheus) and checks its name
+// and, when s has one, its version; it knows nothing of what the chart is for.
+func FetchChart(ctx context.Context, s ChartSource) (*LoadedChart, error) {
 	r, err := s.resolve()
 	if err != nil {
 		return nil, err
 	}
 	cacheDir := s.CacheDir
-	if cacheDir == "" && r.kind != chartLocal {
+	if cacheDir == "" {
 		if cacheDir, err = DefaultCacheDir(); err != nil {
 			return nil, err
 		}
 	}
+	name := s.name()
 	var lc *LoadedChart
 	switch r.kind {
 	case chartLocal:
 		lc, err = loadLocal(r.path)
 	case chartClassicRepo:
-		lc, err = fetchCached(ctx, cacheDir, r.repo, r.version, func(ctx context.Context) ([]byte, error) {
-			return downloadFromRepo(ctx, r.repo, chartName, r.version)
+		lc, err = fetchCached(ctx, cacheDir, r.repo, name, r.version, func(ctx context.Context) ([]byte, error) {
+			return downloadFromRepo(ctx, r.repo, name, r.version)
 		})
 	case chartOCI:
-		lc, err = fetchCached(ctx, cacheDir, r.ociRef, r.version, func(ctx context.Context) ([]byte, error) {
+		lc, err = fetchCached(ctx, cacheDir, r.ociRef, name, r.version, func(ctx context.Context) ([]byte, error) {
 			return pullOCI(ctx, r.ociRef, r.version)
+		})
+	case chartURL:
+		lc, err = fetchCached(ctx, cacheDir, r.url, name, r.version, func(ctx context.Context) ([]byte, error) {
+			data, err := httpGet(ctx, r.url)
+			if err != nil {
+				return nil, fmt.Errorf("downloading chart %s: %w", r.url, err)
+			}
+			return data, nil
 		})
 	}
 	if err != nil {
 		return nil, err
 	}
-	if err := lc.check(r.version); err != nil {
+	if err := lc.check(name, r.version); err != nil {
 		return nil, err
 	}
+	lc.CacheDir = cacheDir
+	lc.Source = r.origin(lc)
 	return lc, nil
 }
 
@@ -221,23 +268,32 @@ func loadLocal(path string) (*LoadedChart, error) {
 	return &LoadedChart{Chart: ch, Origin: abs, Digest: ChartDigest(ch)}, nil
 }
 
-// check makes sure the chart is the one meshmon's values are for.
-func (c *LoadedChart) check(wantVersion string) error {
+// check makes sure the chart is the one asked for.
+func (c *LoadedChart) check(name, wantVersion string) error {
 	md := c.Chart.Metadata
-	if md == nil || md.Name != chartName {
-		name := ""
+	if md == nil || md.Name != name {
+		got := ""
 		if md != nil {
-			name = md.Name
+			got = md.Name
 		}
-		return fmt.Errorf("chart %s is %q, not the prometheus-community %q chart meshmon configures", c.Origin, name, chartName)
+		if name == chartName {
+			return fmt.Errorf("chart %s is %q, not the prometheus-community %q chart meshmon configures", c.Origin, got, chartName)
+		}
+		return fmt.Errorf("chart %s is %q, not the %q chart", c.Origin, got, name)
 	}
 	if wantVersion != "" && md.Version != wantVersion {
 		return fmt.Errorf("chart %s has version %s, not the requested %s", c.Origin, md.Version, wantVersion)
 	}
+	return nil
+}
+
+// warnUnverifiedMajor flags a prometheus chart outside the series meshmon's values were
+// checked against.
+func (c *LoadedChart) warnUnverifiedMajor() {
+	md := c.Chart.Metadata
 	if major, ok := versionMajor(md.Version); !ok || major != VerifiedChartMajor {
 		c.Warnings = append(c.Warnings, fmt.Sprintf("chart %s %s is outside the %d.x series meshmon's values were verified with; check the result with '--dry-run' and 'check'", md.Name, md.Version, VerifiedChartMajor))
 	}
-	return nil
 }
 
 // ChartDigest identifies a chart by the content of all its files, subcharts included,

@@ -215,7 +215,7 @@ func TestLoadChartFromRepositoryAndCache(t *testing.T) {
 	if lc.Cached || lc.Version() != defaults.ChartVersion || srv.hits.Load() != 2 {
 		t.Fatalf("first load: cached %v, version %s, %d requests (want index + package)", lc.Cached, lc.Version(), srv.hits.Load())
 	}
-	cached := cachePath(cache, srv.URL+"/charts", defaults.ChartVersion)
+	cached := cachePath(cache, srv.URL+"/charts", chartName, defaults.ChartVersion)
 	if data, err := os.ReadFile(cached); err != nil || sha(data) != sha(tgz) {
 		t.Fatalf("the download was not cached at %s: %v", cached, err)
 	}
@@ -245,7 +245,7 @@ func TestLoadChartFromRepositoryErrors(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "corrupt") {
 		t.Errorf("digest mismatch: %v", err)
 	}
-	if _, statErr := os.Stat(cachePath(cache, bad.URL+"/charts", defaults.ChartVersion)); statErr == nil {
+	if _, statErr := os.Stat(cachePath(cache, bad.URL+"/charts", chartName, defaults.ChartVersion)); statErr == nil {
 		t.Error("a corrupt download was cached")
 	}
 

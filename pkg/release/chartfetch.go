@@ -25,7 +25,7 @@ const maxDownload = 64 << 20
 
 // cachePath is where a remote chart is kept: one directory per origin (repository URL or
 // OCI reference), one file per name and version.
-func cachePath(cacheDir, origin, version string) string {
+func cachePath(cacheDir, origin, name, version string) string {
 	sum := sha256.Sum256([]byte(origin))
 	u, err := url.Parse(origin)
 	host := "repo"
@@ -33,13 +33,13 @@ func cachePath(cacheDir, origin, version string) string {
 		host = u.Host
 	}
 	host = strings.NewReplacer(":", "_", "/", "_").Replace(host)
-	return filepath.Join(cacheDir, host+"-"+hex.EncodeToString(sum[:6]), chartName+"-"+version+".tgz")
+	return filepath.Join(cacheDir, host+"-"+hex.EncodeToString(sum[:6]), name+"-"+version+".tgz")
 }
 
 // fetchCached returns the cached chart for origin and version, or downloads it with
 // fetch, loads it to prove it is a chart, and caches it.
-func fetchCached(ctx context.Context, cacheDir, origin, version string, fetch func(context.Context) ([]byte, error)) (*LoadedChart, error) {
-	path := cachePath(cacheDir, origin, version)
+func fetchCached(ctx context.Context, cacheDir, origin, name, version string, fetch func(context.Context) ([]byte, error)) (*LoadedChart, error) {
+	path := cachePath(cacheDir, origin, name, version)
 	if ch, err := loader.LoadFile(path); err == nil {
 		return &LoadedChart{Chart: ch, Origin: origin, Cached: true, Digest: ChartDigest(ch)}, nil
 	}

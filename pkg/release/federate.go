@@ -163,14 +163,27 @@ func (t *Target) DeployedValues() (map[string]any, error) {
 	return last.Config, nil
 }
 
-// UpdateValues upgrades the release to new values computed from its current ones, with
-// the chart it runs now (nothing is downloaded) and the same waiting and rollback as
-// Apply. update returns changed=false to leave the release alone. The release must be
-// installed and not pending.
-func UpdateValues(ctx context.Context, t *Target, update func(current map[string]any) (map[string]any, bool, error), o ApplyOptions) (*Result, error) {
-	if o.Timeout <= 0 {
-		o.Timeout = defaults.Timeout
-	}
+// UpdateOptions tune UpdateValues.
+type UpdateOptions struct {
+	ApplyOptions
+	// Chart says where the release's own chart may come from.
+	Chart ChartReuse
+}
+
+// UpdatePlan is a value-only upgrade worked out, with nothing written.
+type UpdatePlan struct {
+	Current *rel.Release
+	Values  map[string]any
+	Changed bool
+	// Chart is the release's own chart, loaded again (never Helm's stored copy, which
+	// lacks the subcharts); nil when nothing changes.
+	Chart *LoadedChart
+}
+
+// PlanUpdate computes the release's new values from its current ones and, when they
+// change, loads the chart it runs (see DeployedChart). update returns changed=false to
+// leave the release alone. The release must be installed, deployed and not pending.
+func PlanUpdate(ctx context.Context, t *Target, update func(current map[string]any) (map[string]any, bool, error), o ChartReuse) (*UpdatePlan, error) {
 	h, err := t.history()
 	if err != nil {
 		return nil, err
@@ -189,25 +202,43 @@ func UpdateValues(ctx context.Context, t *Target, update func(current map[string
 	case last.Info.Status != rcommon.StatusDeployed:
 		return nil, fmt.Errorf("revision %d of release %s is %s, not deployed: run install to bring it back before changing it", last.Version, t.Release, last.Info.Status)
 	}
-	if last.Chart == nil {
-		return nil, fmt.Errorf("revision %d of release %s has no chart stored", last.Version, t.Release)
-	}
 	values, changed, err := update(last.Config)
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Action: ActionNone, Reason: "unchanged", Revision: last.Version, Release: last}
+	up := &UpdatePlan{Current: last, Values: values, Changed: changed}
 	if !changed {
+		return up, nil
+	}
+	if up.Chart, err = DeployedChart(ctx, last, o); err != nil {
+		return nil, err
+	}
+	return up, nil
+}
+
+// UpdateValues upgrades the release to new values computed from its current ones, with
+// the chart it runs now (from the chart cache or its recorded source, never another
+// version) and the same waiting and rollback as Apply. Everything that can fail is
+// settled before the upgrade starts.
+func UpdateValues(ctx context.Context, t *Target, update func(current map[string]any) (map[string]any, bool, error), o UpdateOptions) (*Result, error) {
+	if o.Timeout <= 0 {
+		o.Timeout = defaults.Timeout
+	}
+	up, err := PlanUpdate(ctx, t, update, o.Chart)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Action: ActionNone, Reason: "unchanged", Revision: up.Current.Version, Release: up.Current}
+	if !up.Changed {
 		return res, nil
 	}
-
-	// The chart is the same, so is its digest: install still finds the release up to date.
-	labels := map[string]string{}
-	if d := last.Labels[ChartDigestLabel]; d != "" {
-		labels[ChartDigestLabel] = d
+	ch, err := storedChart(up.Chart)
+	if err != nil {
+		return nil, err
 	}
-	r, d, err := t.watched(ctx, ActionUpgrade, o, func() (*rel.Release, error) {
-		return t.upgrade(ctx, last.Chart, values, labels, o.Timeout)
+	// The chart is the same, so is its digest: install still finds the release up to date.
+	r, d, err := t.watched(ctx, ActionUpgrade, o.ApplyOptions, func() (*rel.Release, error) {
+		return t.upgrade(ctx, ch, up.Values, releaseLabels(up.Chart), o.Timeout)
 	})
 	res.Duration = d
 	if err != nil {

@@ -98,7 +98,7 @@ func TestFederationValuesEdits(t *testing.T) {
 func TestUpdateValuesManagesFederationAcrossInstalls(t *testing.T) {
 	tg, k := memTarget(t)
 	ctx := context.Background()
-	o := ApplyOptions{Timeout: time.Minute, PollInterval: 10 * time.Millisecond}
+	o := UpdateOptions{ApplyOptions: ApplyOptions{Timeout: time.Minute, PollInterval: 10 * time.Millisecond}}
 	west := source(t, "west", "http://10.1.0.1:9090")
 	add := func(current map[string]any) (map[string]any, bool, error) {
 		return WithFederationSource(current, west)
@@ -163,7 +163,7 @@ func TestUpdateValuesManagesFederationAcrossInstalls(t *testing.T) {
 	// A failed wait rolls the change back.
 	k.script(waitOutcome{err: errors.New("context deadline exceeded")})
 	east := source(t, "east", "http://10.2.0.1:9090")
-	_, err = UpdateValues(ctx, tg, func(c map[string]any) (map[string]any, bool, error) { return WithFederationSource(c, east) }, ApplyOptions{Timeout: time.Second})
+	_, err = UpdateValues(ctx, tg, func(c map[string]any) (map[string]any, bool, error) { return WithFederationSource(c, east) }, UpdateOptions{ApplyOptions: ApplyOptions{Timeout: time.Second}})
 	if err == nil || !strings.Contains(err.Error(), "rolled back") {
 		t.Fatalf("failed upgrade: %v", err)
 	}

@@ -39,6 +39,8 @@ type Options struct {
 	Heartbeat bool
 	// HelmTimeout bounds a Helm upgrade (default defaults.Timeout).
 	HelmTimeout time.Duration
+	// Chart says where the chart of a Helm-installed viz comes from.
+	Chart ChartOptions
 }
 
 func (o Options) withDefaults() Options {
@@ -143,7 +145,7 @@ func configureSteps(ctx context.Context, c Clients, opts Options) ([]step, error
 		rec.Bundled = part2
 		steps = append(steps, bs...)
 	case MethodHelm:
-		s, part, err := helmConfigureStep(c, st.release, opts)
+		s, part, err := helmConfigureStep(ctx, c, st.release, opts)
 		if err != nil {
 			return nil, err
 		}

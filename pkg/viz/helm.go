@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/meshmon/meshmon/pkg/change"
+	"github.com/meshmon/meshmon/pkg/release"
 
 	"helm.sh/helm/v4/pkg/action"
 	"helm.sh/helm/v4/pkg/kube"
@@ -45,10 +46,10 @@ func prometheusMap(config map[string]any) (map[string]any, bool) {
 	return m, ok
 }
 
-// helmConfigureStep upgrades the release with its own stored chart and its values reused,
-// setting only prometheusUrl and prometheus.enabled=false: no chart is downloaded and no other
-// value changes.
-func helmConfigureStep(c Clients, rel *releasev1.Release, opts Options) (step, *helmRecord, error) {
+// helmConfigureStep upgrades the release with its values reused, setting only prometheusUrl
+// and prometheus.enabled=false. The chart is the deployed version loaded again (see
+// ChartOptions), before anything is written.
+func helmConfigureStep(ctx context.Context, c Clients, rel *releasev1.Release, opts Options) (step, *helmRecord, error) {
 	if err := requireDeployed(rel); err != nil {
 		return step{}, nil, err
 	}
@@ -68,38 +69,54 @@ func helmConfigureStep(c Clients, rel *releasev1.Release, opts Options) (step, *
 		valuePrometheusURL: opts.PrometheusURL,
 		valuePrometheus:    map[string]any{valueEnabled: false},
 	}
+	cmd := helmUpgradeCommand(rel, opts.Chart, [][2]string{{valuePrometheusURL, opts.PrometheusURL}, {valuePrometheus + "." + valueEnabled, "false"}})
+	lc, err := loadChart(ctx, rel, opts.Chart, cmd)
+	if err != nil {
+		return step{}, nil, err
+	}
 	body, err := yaml.Marshal(vals)
 	if err != nil {
 		return step{}, nil, fmt.Errorf("rendering Helm values: %w", err)
 	}
 	ch.Action = change.Upgraded
-	ch.Detail = fmt.Sprintf("chart %s from revision %d, other values reused: prometheusUrl=%s, prometheus.enabled=false",
-		chartRef(rel), rel.Version, opts.PrometheusURL)
+	ch.Detail = fmt.Sprintf("%s, other values reused from revision %d: prometheusUrl=%s, prometheus.enabled=false",
+		chartDescription(lc), rel.Version, opts.PrometheusURL)
 	if opts.KeepBundled {
 		ch.Detail += " (--keep-bundled does not apply: the chart itself removes its Prometheus)"
 	}
-	ch.Patch = fmt.Sprintf("# helm upgrade %s --namespace %s --reuse-values <stored chart %s> with:\n%s", rel.Name, rel.Namespace, chartRef(rel), body)
+	ch.Patch = fmt.Sprintf("# %s\n# (chart %s) with:\n%s", cmd, lc.Origin, body)
 	return step{change: ch, run: func(ctx context.Context, ch *change.Change) error {
 		up, err := newUpgrade(c, rel, opts.HelmTimeout, "meshmon viz configure")
 		if err != nil {
 			return err
 		}
 		up.ReuseValues = true
-		return runUpgrade(ctx, up, rel, vals, ch)
+		return runUpgrade(ctx, up, rel, lc, vals, ch)
 	}}, part, nil
+}
+
+// chartDescription says which chart an upgrade uses and where it was loaded from.
+func chartDescription(lc *release.LoadedChart) string {
+	s := fmt.Sprintf("chart %s-%s from %s", lc.Name(), lc.Version(), lc.Origin)
+	if lc.Cached {
+		s += " (cached)"
+	}
+	return s
 }
 
 // helmRestoreStep puts back the two values meshmon set, each only while it still holds
 // meshmon's value, and upgrades with exactly the resulting values.
-func helmRestoreStep(c Clients, rec *record, rel *releasev1.Release, timeout time.Duration) (step, error) {
+func helmRestoreStep(ctx context.Context, c Clients, rec *record, rel *releasev1.Release, opts RestoreOptions) (step, error) {
 	h := rec.Helm
 	ch := change.Change{Kind: "HelmRelease", Namespace: rel.Namespace, Name: rel.Name}
 	// A copy: helmvalues.Merge never modifies its inputs.
 	config := helmvalues.Merge(rel.Config)
 	var restored, kept []string
+	var sets [][2]string
 	if config[valuePrometheusURL] == rec.URL {
 		setPrevious(config, valuePrometheusURL, h.PrometheusURL)
 		restored = append(restored, valuePrometheusURL)
+		sets = append(sets, [2]string{valuePrometheusURL, setValue(h.PrometheusURL)})
 	} else {
 		kept = append(kept, fmt.Sprintf("prometheusUrl is %v, not meshmon's", showValue(config[valuePrometheusURL])))
 	}
@@ -110,6 +127,7 @@ func helmRestoreStep(c Clients, rec *record, rel *releasev1.Release, timeout tim
 			delete(config, valuePrometheus)
 		}
 		restored = append(restored, "prometheus.enabled")
+		sets = append(sets, [2]string{valuePrometheus + "." + valueEnabled, setValue(h.PrometheusEnabled)})
 	} else {
 		kept = append(kept, "prometheus.enabled is no longer false")
 	}
@@ -120,24 +138,29 @@ func helmRestoreStep(c Clients, rec *record, rel *releasev1.Release, timeout tim
 	if err := requireDeployed(rel); err != nil {
 		return step{}, err
 	}
+	cmd := helmUpgradeCommand(rel, opts.Chart, sets)
+	lc, err := loadChart(ctx, rel, opts.Chart, cmd)
+	if err != nil {
+		return step{}, err
+	}
 	body, err := yaml.Marshal(config)
 	if err != nil {
 		return step{}, fmt.Errorf("rendering Helm values: %w", err)
 	}
 	ch.Action = change.Upgraded
-	ch.Detail = fmt.Sprintf("chart %s from revision %d: %v back to their values before meshmon (revision %d)", chartRef(rel), rel.Version, restored, h.Revision)
+	ch.Detail = fmt.Sprintf("%s, values of revision %d: %v back to their values before meshmon (revision %d)", chartDescription(lc), rel.Version, restored, h.Revision)
 	if len(kept) > 0 {
 		ch.Detail += fmt.Sprintf("; left as is: %v", kept)
 	}
-	ch.Patch = fmt.Sprintf("# helm upgrade %s --namespace %s --reset-values <stored chart %s> with:\n%s", rel.Name, rel.Namespace, chartRef(rel), body)
+	ch.Patch = fmt.Sprintf("# helm upgrade %s --namespace %s --reset-values (chart %s) with:\n%s", rel.Name, rel.Namespace, lc.Origin, body)
 	return step{change: ch, run: func(ctx context.Context, ch *change.Change) error {
-		up, err := newUpgrade(c, rel, timeout, "meshmon viz restore")
+		up, err := newUpgrade(c, rel, opts.HelmTimeout, "meshmon viz restore")
 		if err != nil {
 			return err
 		}
 		// The complete user-supplied values are given, so nothing else may be merged in.
 		up.ResetValues = true
-		return runUpgrade(ctx, up, rel, config, ch)
+		return runUpgrade(ctx, up, rel, lc, config, ch)
 	}}, nil
 }
 
@@ -154,8 +177,8 @@ func newUpgrade(c Clients, rel *releasev1.Release, timeout time.Duration, descri
 	return up, nil
 }
 
-func runUpgrade(ctx context.Context, up *action.Upgrade, rel *releasev1.Release, vals map[string]any, ch *change.Change) error {
-	r, err := up.RunWithContext(ctx, rel.Name, rel.Chart, vals)
+func runUpgrade(ctx context.Context, up *action.Upgrade, rel *releasev1.Release, lc *release.LoadedChart, vals map[string]any, ch *change.Change) error {
+	r, err := up.RunWithContext(ctx, rel.Name, lc.Chart, vals)
 	if err != nil {
 		return fmt.Errorf("upgrading Helm release %s/%s: %w; `helm history %s -n %s` shows its state", rel.Namespace, rel.Name, err, rel.Name, rel.Namespace)
 	}
@@ -171,10 +194,6 @@ func setPrevious(m map[string]any, key string, p previousValue) {
 	} else {
 		delete(m, key)
 	}
-}
-
-func chartRef(rel *releasev1.Release) string {
-	return rel.Chart.Metadata.Name + "-" + rel.Chart.Metadata.Version
 }
 
 func showValue(v any) string {

@@ -16,6 +16,7 @@ import (
 	releasev1 "helm.sh/helm/v4/pkg/release/v1"
 	"helm.sh/helm/v4/pkg/storage"
 	"helm.sh/helm/v4/pkg/storage/driver"
+	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kubefake "k8s.io/client-go/kubernetes/fake"
 
@@ -49,7 +50,7 @@ func helmFactory(cfg *action.Configuration) func(string) (*action.Configuration,
 // installVizChart installs the e2e fixture linkerd-viz chart into memory storage.
 func installVizChart(t *testing.T, cfg *action.Configuration, namespace string, vals map[string]any) *releasev1.Release {
 	t.Helper()
-	ch, err := loader.Load(filepath.Join(fixtures.RepoRoot(t), "e2e", "testdata", "charts", "linkerd-viz"))
+	ch, err := loader.Load(fixtureVizChart(t))
 	if err != nil {
 		t.Fatalf("loading the fixture linkerd-viz chart: %v", err)
 	}
@@ -61,6 +62,11 @@ func installVizChart(t *testing.T, cfg *action.Configuration, namespace string, 
 		t.Fatalf("installing the fixture linkerd-viz chart: %v", err)
 	}
 	return r.(*releasev1.Release)
+}
+
+// fixtureVizChart is the hand-made stand-in for the linkerd-viz chart (no subcharts).
+func fixtureVizChart(t *testing.T) string {
+	return filepath.Join(fixtures.RepoRoot(t), "e2e", "testdata", "charts", "linkerd-viz")
 }
 
 func lastRevision(t *testing.T, cfg *action.Configuration, name string) *releasev1.Release {
@@ -87,7 +93,8 @@ func TestConfigureRestoreHelmRoundTrip(t *testing.T) {
 			orig := installVizChart(t, cfg, "viz-helm", tc.vals)
 			kc := kubefake.NewClientset(helmShaped(t, "viz-helm", true)...)
 			c := Clients{Kube: kc, Helm: helmFactory(cfg)}
-			opts := Options{Namespace: "viz-helm", PrometheusURL: newURL}
+			chart := ChartOptions{Chart: fixtureVizChart(t), CacheDir: t.TempDir()}
+			opts := Options{Namespace: "viz-helm", PrometheusURL: newURL, Chart: chart}
 
 			changes, err := Configure(ctx, c, opts)
 			if err != nil {
@@ -133,7 +140,7 @@ func TestConfigureRestoreHelmRoundTrip(t *testing.T) {
 				t.Errorf("second configure changed something: %+v", again)
 			}
 
-			if _, err := Restore(ctx, c, RestoreOptions{Namespace: "viz-helm"}); err != nil {
+			if _, err := Restore(ctx, c, RestoreOptions{Namespace: "viz-helm", Chart: chart}); err != nil {
 				t.Fatal(err)
 			}
 			rel = lastRevision(t, cfg, "linkerd-viz")
@@ -151,5 +158,67 @@ func TestConfigureRestoreHelmRoundTrip(t *testing.T) {
 				t.Error("record left behind")
 			}
 		})
+	}
+}
+
+// Someone re-runs helm without meshmon's values: HelmDrift names each value and the object
+// that contradicts it.
+func TestHelmDrift(t *testing.T) {
+	ctx := context.Background()
+	cfg := memoryHelm(t)
+	orig := installVizChart(t, cfg, "viz-helm", map[string]any{"installNamespace": false})
+	kc := kubefake.NewClientset(helmShaped(t, "viz-helm", true)...)
+	c := Clients{Kube: kc, Helm: helmFactory(cfg)}
+	if _, configured, err := HelmDrift(ctx, c, "viz-helm"); err != nil || configured {
+		t.Fatalf("before configure: configured=%v, %v", configured, err)
+	}
+	if _, err := Configure(ctx, c, Options{Namespace: "viz-helm", PrometheusURL: newURL, Chart: ChartOptions{Chart: fixtureVizChart(t), CacheDir: t.TempDir()}}); err != nil {
+		t.Fatal(err)
+	}
+	// The fake cluster does not run Helm's writes: play the objects the upgrade made.
+	d, _ := kc.AppsV1().Deployments("viz-helm").Get(ctx, MetricsAPIName, metav1.GetOptions{})
+	d.Spec.Template.Spec.Containers[0].Args = setFlag(d.Spec.Template.Spec.Containers[0].Args, PrometheusURLFlag, newURL)
+	if _, err := kc.AppsV1().Deployments("viz-helm").Update(ctx, d, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := kc.AppsV1().Deployments("viz-helm").Delete(ctx, BundledPrometheus, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if drifts, configured, err := HelmDrift(ctx, c, "viz-helm"); err != nil || !configured || len(drifts) != 0 {
+		t.Fatalf("right after configure: %v configured=%v, %v", drifts, configured, err)
+	}
+
+	// helm upgrade --reset-values with the original values, and its objects.
+	ch, err := loader.Load(fixtureVizChart(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := action.NewUpgrade(cfg)
+	up.Namespace, up.ResetValues = "viz-helm", true
+	if _, err := up.Run("linkerd-viz", ch, orig.Config); err != nil {
+		t.Fatal(err)
+	}
+	d.Spec.Template.Spec.Containers[0].Args = setFlag(d.Spec.Template.Spec.Containers[0].Args, PrometheusURLFlag, "http://prometheus.viz-helm.svc.cluster.local:9090")
+	if _, err := kc.AppsV1().Deployments("viz-helm").Update(ctx, d, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	bundled := find[*appsv1.Deployment](t, helmShaped(t, "viz-helm", true), "viz-helm", BundledPrometheus)
+	if _, err := kc.AppsV1().Deployments("viz-helm").Create(ctx, bundled, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	drifts, _, err := HelmDrift(ctx, c, "viz-helm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, d := range drifts {
+		got = append(got, d.String())
+	}
+	want := []string{
+		"prometheusUrl=" + newURL + " (set by meshmon): Deployment viz-helm/metrics-api runs -prometheus-url=http://prometheus.viz-helm.svc.cluster.local:9090; revision 3 of release viz-helm/linkerd-viz no longer has it",
+		"prometheus.enabled=false (set by meshmon): Deployment viz-helm/prometheus exists (1 replicas); revision 3 of release viz-helm/linkerd-viz no longer has it",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("drifts:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

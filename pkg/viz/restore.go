@@ -22,6 +22,8 @@ type RestoreOptions struct {
 	Namespace string
 	// HelmTimeout bounds a Helm upgrade (default defaults.Timeout).
 	HelmTimeout time.Duration
+	// Chart says where the chart of a Helm-installed viz comes from.
+	Chart ChartOptions
 }
 
 // PlanRestore returns what Restore would do, with every patch, writing nothing.
@@ -86,7 +88,7 @@ func restoreSteps(ctx context.Context, c Clients, opts RestoreOptions) ([]step, 
 		if err != nil {
 			return nil, fmt.Errorf("%w; meshmon configured viz through that release: reinstall viz, then remove annotation %s from namespace %s", err, AnnotationRecord, ns.Name)
 		}
-		s, err := helmRestoreStep(c, rec, rel, opts.HelmTimeout)
+		s, err := helmRestoreStep(ctx, c, rec, rel, opts)
 		if err != nil {
 			return nil, err
 		}
