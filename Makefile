@@ -32,6 +32,7 @@ lint:
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./e2e/...
+	hack/lint.sh
 
 ## demo: build, start the local control plane with Linkerd, run meshmon against it
 demo: build deps
