@@ -27,6 +27,7 @@ e2e: deps provision
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
+## lint: gofmt, go vet (both builds) and golangci-lint (.golangci.yml), built into the cache on first use
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
