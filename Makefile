@@ -37,6 +37,7 @@ docs-check:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
+## lint: gofmt, go vet (both builds), golangci-lint (.golangci.yml, built into the cache on first use) and the docs drift check
 .PHONY: docs docs-check
 lint: docs-check
 lint:
@@ -44,6 +45,7 @@ lint:
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./e2e/...
+	hack/lint.sh
 
 ## demo: build, start the local control plane with Linkerd, run meshmon against it
 demo: build deps

@@ -24,9 +24,34 @@ prom_key() {
 }
 PROM_BIN=${MESHMON_PROM_BIN:-$MESHMON_CACHE/prometheus-$(prom_key)/bin}
 
+# golangci-lint, for `make lint`. The Go toolchain is part of the key: the
+# linter type-checks with the go/types it was built with, so it must not be
+# older than the Go the code is written for.
+GOLANGCI_LINT_VERSION=${GOLANGCI_LINT_VERSION:-v2.15.0}
+lint_key() {
+  cat "$HACK/golangci-lint/build.sh" \
+    | { cat; echo "version=$GOLANGCI_LINT_VERSION go=$(go env GOVERSION)"; } | sha256sum | cut -c1-16
+}
+LINT_BIN=${MESHMON_LINT_BIN:-$MESHMON_CACHE/golangci-lint-$(lint_key)/bin}
+
 # Test cluster state (pki, etcd data, logs, pids) and its network namespace.
 CLUSTER_RUN=${MESHMON_CLUSTER_RUN:-$MESHMON_CACHE/cluster}
 CLUSTER_NETNS=${MESHMON_NETNS:-meshmon}
 
 log() { printf '[%s] %s\n' "$(basename "$0" .sh)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
+
+# cache_build DIR BUILDER CHECK-FILE: run BUILDER into a temporary directory
+# beside DIR and move it into place, unless DIR/CHECK-FILE already exists.
+# The move makes an interrupted build leave nothing that looks complete.
+cache_build() {
+  local dir=$1 builder=$2 check=$3
+  [ -x "$dir/$check" ] && return 0
+  local tmp="$dir.tmp.$$"
+  trap 'rm -rf "$tmp"' RETURN
+  log "building $(basename "$(dirname "$dir")") into $dir"
+  local t0; t0=$(date +%s)
+  KWOK_VERSION=$KWOK_VERSION GOLANGCI_LINT_VERSION=$GOLANGCI_LINT_VERSION "$builder" "$tmp"
+  rm -rf "$dir"; mkdir -p "$(dirname "$dir")"; mv "$tmp" "$dir"
+  log "built in $(( $(date +%s) - t0 ))s"
+}

@@ -6,18 +6,7 @@
 #   $PROM_BIN: prometheus (v3, with kubernetes_sd)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
-build() { # dir builder check-file
-  local dir=$1 builder=$2 check=$3
-  [ -x "$dir/$check" ] && return 0
-  local tmp="$dir.tmp.$$"
-  trap 'rm -rf "$tmp"' RETURN
-  log "building $(basename "$(dirname "$dir")") into $dir"
-  local t0; t0=$(date +%s)
-  KWOK_VERSION=$KWOK_VERSION "$builder" "$tmp"
-  rm -rf "$dir"; mkdir -p "$(dirname "$dir")"; mv "$tmp" "$dir"
-  log "built in $(( $(date +%s) - t0 ))s"
-}
-build "$K8S_BIN" "$HACK/k8s/build.sh" kwok
+cache_build "$K8S_BIN" "$HACK/k8s/build.sh" kwok
 [ -x "$K8S_BIN/kube-apiserver" ] && [ -x "$K8S_BIN/etcd" ] || die "incomplete control-plane build in $K8S_BIN; delete it and rerun"
-build "$PROM_BIN" "$HACK/prometheus/build.sh" prometheus
+cache_build "$PROM_BIN" "$HACK/prometheus/build.sh" prometheus
 echo "$K8S_BIN"

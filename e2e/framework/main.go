@@ -93,7 +93,11 @@ func outer() (int, error) {
 	if err != nil {
 		return 1, err
 	}
-	defer os.RemoveAll(bin)
+	defer func() {
+		if err := os.RemoveAll(bin); err != nil {
+			fmt.Fprintf(os.Stderr, "e2e: removing the test binaries: %v\n", err)
+		}
+	}()
 	if err := buildMeshmon(root, bin); err != nil {
 		return 1, err
 	}

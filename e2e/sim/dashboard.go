@@ -3,6 +3,7 @@ package sim
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -145,5 +146,5 @@ func (d *Dashboard) metricsAPIPrometheus(ctx context.Context) (*url.URL, error) 
 			}
 		}
 	}
-	return nil, fmt.Errorf("rpc error: code = Unknown desc = Prometheus client not initialized")
+	return nil, errors.New("rpc error: code = Unknown desc = Prometheus client not initialized")
 }

@@ -56,10 +56,10 @@ func (p *FakeProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	target := fmt.Sprintf(`target_addr="%s:80",target_ip=%q,target_port="80"`, p.IP, p.IP)
 	fmt.Fprintf(w, "# HELP process_start_time_seconds Time that the process started (in seconds since the UNIX epoch)\n# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds %d\n", p.started.Unix())
 	// One request per second, all successful: traffic for the dashboards.
-	fmt.Fprintf(w, "# HELP request_total Total count of HTTP requests.\n# TYPE request_total counter\n")
+	fmt.Fprint(w, "# HELP request_total Total count of HTTP requests.\n# TYPE request_total counter\n")
 	fmt.Fprintf(w, "request_total{direction=\"inbound\",authority=\"%s.%s.svc.cluster.local:80\",%s,tls=\"true\",client_id=\"default.%s.serviceaccount.identity.linkerd.cluster.local\"} %d\n",
 		p.Pod, p.Namespace, target, p.Namespace, int(up))
-	fmt.Fprintf(w, "# HELP response_total Total count of HTTP responses.\n# TYPE response_total counter\n")
+	fmt.Fprint(w, "# HELP response_total Total count of HTTP responses.\n# TYPE response_total counter\n")
 	fmt.Fprintf(w, "response_total{direction=\"inbound\",%s,tls=\"true\",status_code=\"200\",classification=\"success\",grpc_status=\"\",error=\"\"} %d\n", target, int(up))
 	authz := func(metric string, s AuthzSample, allow bool) {
 		srv := fmt.Sprintf(`target_addr="%s:%d",target_ip=%q,target_port="%d",srv_group="policy.linkerd.io",srv_kind="server",srv_name=%q,srv_port="%d",route_group="",route_kind="default",route_name="default"`,
@@ -73,11 +73,11 @@ func (p *FakeProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		fmt.Fprintf(w, "%s{%s,%s} %d\n", metric, srv, tls, s.Requests)
 	}
-	fmt.Fprintf(w, "# HELP inbound_http_authz_allow_total The total number of inbound HTTP requests that were authorized\n# TYPE inbound_http_authz_allow_total counter\n")
+	fmt.Fprint(w, "# HELP inbound_http_authz_allow_total The total number of inbound HTTP requests that were authorized\n# TYPE inbound_http_authz_allow_total counter\n")
 	for _, s := range p.allow {
 		authz("inbound_http_authz_allow_total", s, true)
 	}
-	fmt.Fprintf(w, "# HELP inbound_http_authz_deny_total The total number of inbound HTTP requests that could not be processed due to a proxy error.\n# TYPE inbound_http_authz_deny_total counter\n")
+	fmt.Fprint(w, "# HELP inbound_http_authz_deny_total The total number of inbound HTTP requests that could not be processed due to a proxy error.\n# TYPE inbound_http_authz_deny_total counter\n")
 	for _, s := range p.deny {
 		authz("inbound_http_authz_deny_total", s, false)
 	}

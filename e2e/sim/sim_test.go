@@ -125,7 +125,7 @@ func TestAddPodIP(t *testing.T) {
 }
 
 func TestLoopServer(t *testing.T) {
-	s, err := sim.Serve("127.0.0.1:0", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "hi") }))
+	s, err := sim.Serve("127.0.0.1:0", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "hi") }))
 	if err != nil {
 		t.Fatal(err)
 	}

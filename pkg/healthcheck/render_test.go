@@ -275,7 +275,7 @@ func TestColour(t *testing.T) {
 		t.Fatal(err)
 	}
 	if bytes.Contains(js.Bytes(), []byte("\x1b")) {
-		t.Errorf("JSON output contains escape codes")
+		t.Error("JSON output contains escape codes")
 	}
 }
 

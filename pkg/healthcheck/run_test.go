@@ -76,7 +76,7 @@ func TestOrderUnderConcurrency(t *testing.T) {
 			sleep := time.Duration(rand.IntN(2000)) * time.Microsecond
 			cat.Checks = append(cat.Checks, Check{
 				ID: id, Description: "check " + id, Needs: needs,
-				Run: func(ctx context.Context) error {
+				Run: func(context.Context) error {
 					for _, n := range needs {
 						if _, ok := finished.Load(n); !ok {
 							return fmt.Errorf("started before %s finished", n)

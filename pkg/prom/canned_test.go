@@ -97,7 +97,9 @@ func replay(t *testing.T, routes map[string]reply, opts ...prom.Option) (*prom.C
 	return c, rs, srv.URL
 }
 
-func wantKind(t *testing.T, err error, kind prom.Kind, substrs ...string) *prom.Error {
+// wantKind fails the test unless err is a *prom.Error of the given kind
+// whose text mentions every substring.
+func wantKind(t *testing.T, err error, kind prom.Kind, substrs ...string) {
 	t.Helper()
 	var pe *prom.Error
 	if !errors.As(err, &pe) {
@@ -111,6 +113,14 @@ func wantKind(t *testing.T, err error, kind prom.Kind, substrs ...string) *prom.
 			t.Errorf("error %q does not mention %q", err, s)
 		}
 	}
+}
+
+// kindError is wantKind for tests that go on to inspect the error.
+func kindError(t *testing.T, err error, kind prom.Kind, substrs ...string) *prom.Error {
+	t.Helper()
+	wantKind(t, err, kind, substrs...)
+	var pe *prom.Error
+	errors.As(err, &pe)
 	return pe
 }
 
@@ -139,13 +149,13 @@ func TestReady(t *testing.T) {
 	}
 
 	c, _, u := replay(t, map[string]reply{"/-/ready": {status: 503, file: "ready_503.txt"}})
-	pe := wantKind(t, c.Ready(ctx), prom.KindNotReady, u, "GET /-/ready", "503", "Service Unavailable", "retry")
+	pe := kindError(t, c.Ready(ctx), prom.KindNotReady, u, "GET /-/ready", "503", "Service Unavailable", "retry")
 	if !pe.Retryable() || !prom.IsRetryable(pe) {
 		t.Error("a 503 from /-/ready must be retryable")
 	}
 
 	c, _, u = replay(t, map[string]reply{"/-/ready": {status: 404, file: "notfound.txt"}})
-	pe = wantKind(t, c.Ready(ctx), prom.KindHTTP, u, "404", "404 page not found", "really a Prometheus")
+	pe = kindError(t, c.Ready(ctx), prom.KindHTTP, u, "404", "404 page not found", "really a Prometheus")
 	if pe.Retryable() {
 		t.Error("a 404 must not be retryable")
 	}
@@ -158,7 +168,7 @@ func TestUnreachable(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	pe := wantKind(t, c.Ready(ctx), prom.KindUnreachable, addr, "GET /-/ready", "connection refused", "port-forward")
+	pe := kindError(t, c.Ready(ctx), prom.KindUnreachable, addr, "GET /-/ready", "connection refused", "port-forward")
 	if !pe.Retryable() {
 		t.Error("unreachable must be retryable")
 	}
@@ -174,7 +184,7 @@ func TestUnreachable(t *testing.T) {
 
 func TestTimeout(t *testing.T) {
 	release := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
 		select {
 		case <-release:
 		case <-r.Context().Done():
@@ -200,7 +210,7 @@ func TestHTTPErrorsKeepStatusAndBody(t *testing.T) {
 	})
 	ctx := context.Background()
 	_, err := c.Targets(ctx)
-	pe := wantKind(t, err, prom.KindHTTP, u, "GET /api/v1/targets", "HTTP 500", "too many open files")
+	pe := kindError(t, err, prom.KindHTTP, u, "GET /api/v1/targets", "HTTP 500", "too many open files")
 	if pe.Status != 500 || !pe.Retryable() {
 		t.Errorf("status %d retryable %v, want 500 and retryable", pe.Status, pe.Retryable())
 	}
@@ -209,7 +219,7 @@ func TestHTTPErrorsKeepStatusAndBody(t *testing.T) {
 	_, err = c.Flags(ctx)
 	wantKind(t, err, prom.KindHTTP, "HTTP 400", "bad request from a proxy")
 	_, _, err = c.ConfigReloadSuccessful(ctx)
-	pe = wantKind(t, err, prom.KindHTTP, "HTTP 401")
+	pe = kindError(t, err, prom.KindHTTP, "HTTP 401")
 	if pe.Retryable() {
 		t.Error("401 must not be retryable")
 	}
@@ -369,7 +379,7 @@ func TestQuery(t *testing.T) {
 		t.Errorf("ScalarQuery(no data) = %v, %v, %v; want not found", v, found, err)
 	}
 	_, _, err = c.Query(ctx, "sum(up", time.Time{})
-	pe := wantKind(t, err, prom.KindAPI, u, `query "sum(up"`, "bad_data", "parse error")
+	pe := kindError(t, err, prom.KindAPI, u, `query "sum(up"`, "bad_data", "parse error")
 	if pe.APIType != "bad_data" || pe.Retryable() {
 		t.Errorf("API error = %+v", pe)
 	}
@@ -689,14 +699,12 @@ func TestConcurrentUse(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make(chan error, 60)
 	for range 20 {
-		wg.Add(3)
-		go func() { defer wg.Done(); _, err := c.Targets(context.Background()); errs <- err }()
-		go func() {
-			defer wg.Done()
+		wg.Go(func() { _, err := c.Targets(context.Background()); errs <- err })
+		wg.Go(func() {
 			_, err := c.Federate(context.Background(), []string{`{job="x"}`})
 			errs <- err
-		}()
-		go func() { defer wg.Done(); errs <- c.Ready(context.Background()) }()
+		})
+		wg.Go(func() { errs <- c.Ready(context.Background()) })
 	}
 	wg.Wait()
 	close(errs)

@@ -113,7 +113,9 @@ func (c *Client) get(ctx context.Context, path string, query url.Values, accept 
 	if err != nil {
 		return nil, nil, c.transportError(op, err)
 	}
-	defer resp.Body.Close()
+	// The body is read or abandoned; closing it can only fail in ways that
+	// change nothing about the answer.
+	defer func() { _ = resp.Body.Close() }()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBodyBytes+1))
 	if err != nil {
 		return nil, nil, c.transportError(op, err)

@@ -16,17 +16,17 @@ import (
 type Kind int
 
 const (
-	// KindUnreachable: no connection (refused, DNS, reset): the port-forward or URL is wrong.
+	// KindUnreachable means no connection (refused, DNS, reset): the port-forward or URL is wrong.
 	KindUnreachable Kind = iota + 1
-	// KindTimeout: connected (or tried to) but no answer before the deadline, or the caller gave up.
+	// KindTimeout means connected (or tried to) but no answer before the deadline, or the caller gave up.
 	KindTimeout
-	// KindNotReady: Prometheus answered 503, it is still starting (WAL replay); retry later.
+	// KindNotReady means Prometheus answered 503: it is still starting (WAL replay); retry later.
 	KindNotReady
-	// KindHTTP: an unexpected HTTP status, often a URL that is not Prometheus.
+	// KindHTTP is an unexpected HTTP status, often a URL that is not Prometheus.
 	KindHTTP
-	// KindAPI: Prometheus rejected the request ({"status":"error"}), e.g. a bad PromQL expression.
+	// KindAPI means Prometheus rejected the request ({"status":"error"}), e.g. a bad PromQL expression.
 	KindAPI
-	// KindBadResponse: a 2xx answer whose body could not be understood.
+	// KindBadResponse is a 2xx answer whose body could not be understood.
 	KindBadResponse
 )
 

@@ -33,10 +33,10 @@ func TestRecordCanned(t *testing.T) {
 		t.Skip("capturing canned answers only with -record")
 	}
 	ctx := context.Background()
-	srv, c := startLinkerdLike(t, promtest.Options{Args: []string{"--storage.tsdb.retention.time=2h"}})
+	srv, _ := startLinkerdLike(t, promtest.Options{Args: []string{"--storage.tsdb.retention.time=2h"}})
 	time.Sleep(2 * time.Second)
 	srv = srv.Restart(t)
-	c = newClient(t, srv.URL)
+	c := newClient(t, srv.URL)
 	waitScraped(t, c)
 
 	allowQ, denyQ := prom.AuthzQueries(prom.AuthzQuery{})

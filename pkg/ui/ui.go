@@ -107,8 +107,14 @@ func (s Style) paint(text string, attrs ...color.Attribute) string {
 	return c.Sprint(text)
 }
 
-// Green, Yellow, Red and Bold paint text when colour is enabled.
-func (s Style) Green(text string) string  { return s.paint(text, color.FgGreen) }
+// Green paints text green when colour is enabled: success.
+func (s Style) Green(text string) string { return s.paint(text, color.FgGreen) }
+
+// Yellow paints text yellow when colour is enabled: warnings.
 func (s Style) Yellow(text string) string { return s.paint(text, color.FgYellow) }
-func (s Style) Red(text string) string    { return s.paint(text, color.FgRed) }
-func (s Style) Bold(text string) string   { return s.paint(text, color.Bold) }
+
+// Red paints text red when colour is enabled: failures.
+func (s Style) Red(text string) string { return s.paint(text, color.FgRed) }
+
+// Bold makes text bold when colour is enabled.
+func (s Style) Bold(text string) string { return s.paint(text, color.Bold) }

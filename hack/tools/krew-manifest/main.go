@@ -6,6 +6,7 @@ package main
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -22,7 +23,7 @@ func main() {
 
 func run() error {
 	if len(os.Args) != 3 {
-		return fmt.Errorf("usage: krew-manifest VERSION DIST_DIR")
+		return errors.New("usage: krew-manifest VERSION DIST_DIR")
 	}
 	version, dist := os.Args[1], os.Args[2]
 	partial := os.Getenv("MESHMON_RELEASE_ALLOW_PARTIAL") == "1"

@@ -35,7 +35,7 @@ func TestVizDeploymentsSelectTheirPods(t *testing.T) {
 			t.Errorf("%s was not filtered out", key(o))
 		case "Namespace":
 			if labels(o, "metadata")["linkerd.io/extension"] != "viz" {
-				t.Errorf("viz namespace lacks linkerd.io/extension=viz")
+				t.Error("viz namespace lacks linkerd.io/extension=viz")
 			}
 		case "Deployment":
 			deployments++

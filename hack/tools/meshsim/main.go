@@ -163,7 +163,11 @@ func up(ctx context.Context, o options, stdout io.Writer, logger *log.Logger) er
 	if err != nil {
 		return fmt.Errorf("opening Prometheus' log: %w", err)
 	}
-	defer promLog.Close()
+	defer func() {
+		if err := promLog.Close(); err != nil {
+			logger.Printf("closing Prometheus' log: %v", err)
+		}
+	}()
 	p, err := sim.StartPrometheus(start, kc, sim.PrometheusOptions{
 		Kube: kcfg, Namespace: o.namespace, ConfigMap: setup.configMap, ConfigKey: setup.configKey,
 		ServiceAccount: server.ServiceAccount, Args: setup.args, DataDir: o.dataDir, Dir: o.state,
@@ -221,7 +225,11 @@ func up(ctx context.Context, o options, stdout io.Writer, logger *log.Logger) er
 	if err := os.WriteFile(ready, []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o644); err != nil {
 		return fmt.Errorf("writing the ready file: %w", err)
 	}
-	defer os.Remove(ready)
+	defer func() {
+		if err := os.Remove(ready); err != nil {
+			logger.Printf("removing the ready file: %v", err)
+		}
+	}()
 	fmt.Fprintf(stdout, "meshsim: ready: Prometheus at %s (restarted once on its data) scrapes %d meshed pods; dashboard at %s\n",
 		p.Addr, len(meshed), sim.DashboardAddr)
 

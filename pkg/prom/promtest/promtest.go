@@ -263,7 +263,7 @@ func (s *Server) waitReady(ctx context.Context) error {
 	client := &http.Client{Timeout: time.Second}
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
-	last := "no answer yet"
+	var last string
 	for {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.URL+"/-/ready", nil)
 		if err != nil {
@@ -271,7 +271,7 @@ func (s *Server) waitReady(ctx context.Context) error {
 		}
 		if resp, err := client.Do(req); err == nil {
 			body, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
-			resp.Body.Close()
+			_ = resp.Body.Close() // read already; a close error changes nothing
 			if resp.StatusCode == http.StatusOK {
 				return nil
 			}
@@ -357,7 +357,7 @@ func (s *Server) Reload(ctx context.Context, config string) error {
 	if err != nil {
 		return fmt.Errorf("reloading Prometheus at %s: %w", s.Addr, err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("reloading Prometheus at %s: HTTP %d: %s", s.Addr, resp.StatusCode, strings.TrimSpace(string(body)))
