@@ -76,7 +76,7 @@ func TestPredict(t *testing.T) {
 			summary: []string{"less than 10% for compaction"},
 		},
 		{
-			name: "size-only retention is a choice",
+			name:    "size-only retention is a choice",
 			figures: blocks, limits: prom.Limits{RetentionSize: 12 * gib, Volume: 20 * gib},
 			outcome: prom.OutcomeFits, bps: 1.5, bpsFrom: "blocks", noNeededAt: true,
 			kept:    time.Duration((12*gib - head) / (10000 * 1.5) * float64(time.Second)),
