@@ -74,7 +74,7 @@ func newHealthAnswers() *healthAnswers {
 			`up{job="prometheus"}`:         vector(self("up", 1)),
 			`{__name__=~"prometheus_tsdb_`: figures(1<<30, 100<<20, 20000, 18<<30),
 			`sum(rate(prometheus_tsdb_head_samples_appended_total{job="prometheus",instance="localhost:9090"}[1h]))`: vector(map[string]any{"value": 2000.0}),
-			`count({__name__=~".+_bucket",job=~"linkerd-.+"})`:                                                        vector(map[string]any{"value": 4000.0}),
+			`count({__name__=~".+_bucket",job=~"linkerd-.+"})`:                                                       vector(map[string]any{"value": 4000.0}),
 		},
 		tsdb: `{"headStats":{"numSeries":20000,"numLabelPairs":900,"chunkCount":40000,"minTime":1763780400000,"maxTime":1763787600000},
 			"seriesCountByMetricName":[{"name":"response_latency_ms_bucket","value":3000},{"name":"request_total","value":1200},{"name":"up","value":40}],
