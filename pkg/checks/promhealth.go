@@ -290,19 +290,6 @@ func (e *Env) checkMemory(ctx context.Context) error {
 	return healthcheck.Detail(fmt.Sprintf("\t* limit %s, %s", limit.String(), figures))
 }
 
-// retentionTime is the time retention Prometheus runs with: its flag, or
-// Prometheus' 15d default when neither time nor size is set; 0 with only a
-// size limit.
-func retentionTime(flags map[string]string, sizeLimited bool) time.Duration {
-	if d, err := model.ParseDuration(flags["storage.tsdb.retention.time"]); err == nil && d > 0 {
-		return time.Duration(d)
-	}
-	if sizeLimited {
-		return 0
-	}
-	return 15 * 24 * time.Hour
-}
-
 // Forecast predicts whether the configured retention fits on disk; the
 // volume is the first bound data claim's capacity, 0 when none is known.
 func (e *Env) Forecast(ctx context.Context) (prom.TSDBFigures, prom.Forecast, error) {
@@ -318,7 +305,7 @@ func (e *Env) Forecast(ctx context.Context) (prom.TSDBFigures, prom.Forecast, er
 	if err != nil {
 		return prom.TSDBFigures{}, prom.Forecast{}, err
 	}
-	l := prom.Limits{RetentionSize: f.RetentionLimitBytes, Retention: retentionTime(flags, f.RetentionLimitBytes > 0)}
+	l := prom.Limits{RetentionSize: f.RetentionLimitBytes, Retention: prom.RetentionTime(flags, f.RetentionLimitBytes > 0)}
 	if pvcs, err := e.boundClaims(ctx); err == nil && len(pvcs) > 0 {
 		if q, ok := pvcs[0].Status.Capacity[corev1.ResourceStorage]; ok {
 			l.Volume = q.AsApproximateFloat64()

@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/meshmon/meshmon/pkg/defaults"
+	"github.com/meshmon/meshmon/pkg/prom"
 	"github.com/meshmon/meshmon/pkg/release"
 	"github.com/meshmon/meshmon/pkg/scrape"
 )
@@ -35,7 +36,9 @@ and bound capacity, storage class, phase, volume) and its in-cluster URL.
 release, namespace, revision, status, description, chart, chartVersion, appVersion,
 firstDeployed, lastDeployed, workload{kind,name,ready,desired},
 storage[]{claim,namespace,uid,phase,requested,capacity,storageClass,accessModes,
-persistentVolume,reclaimPolicy,statefulSet,keep}, url.`,
+persistentVolume,reclaimPolicy,statefulSet,keep}, url, and from Prometheus itself
+prometheus{samplesPerSecond,headSeries,diskUsedBytes,forecast{outcome,summary,…}}
+(or prometheusError when it cannot be reached).`,
 		Example: fmt.Sprintf(`  %[1]s status
   %[1]s status -o json`, g.host.Display),
 		Args: cobra.NoArgs,
@@ -88,6 +91,7 @@ func (o *statusOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	s.ReadPrometheus(ctx, clients.Config, clients.Kube, domain)
 	if o.output != "table" {
 		return printDocument(o.g.streams.Out, o.output, s)
 	}
@@ -144,6 +148,14 @@ func printStatusTable(w io.Writer, s *release.Status) error {
 	}
 	if s.URL != "" {
 		row("URL", s.URL)
+	}
+	if p := s.Prometheus; p != nil {
+		row("INGESTION", fmt.Sprintf("%.1f samples/s", p.SamplesPerSecond))
+		row("HEAD SERIES", fmt.Sprintf("%.0f", p.HeadSeries))
+		row("DISK USED", prom.HumanBytes(p.DiskUsedBytes))
+		row("FORECAST", fmt.Sprintf("%s: %s", p.Forecast.Outcome, p.Forecast.Summary))
+	} else if s.PrometheusError != "" {
+		row("PROMETHEUS", "not read: "+s.PrometheusError)
 	}
 	return tw.Flush()
 }

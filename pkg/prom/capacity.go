@@ -164,6 +164,19 @@ type Limits struct {
 	Volume float64
 }
 
+// RetentionTime is the time retention Prometheus runs with, from its flags
+// (/api/v1/status/flags): --storage.tsdb.retention.time, else Prometheus'
+// own 15d default when no size limit is set either; 0 with only a size limit.
+func RetentionTime(flags map[string]string, sizeLimited bool) time.Duration {
+	if d, err := model.ParseDuration(flags["storage.tsdb.retention.time"]); err == nil && d > 0 {
+		return time.Duration(d)
+	}
+	if sizeLimited {
+		return 0
+	}
+	return defaultRetention
+}
+
 // Outcome is the verdict of a forecast.
 type Outcome string
 
