@@ -117,6 +117,9 @@ func (p *Prometheus) start(ctx context.Context) (*promtest.Server, error) {
 		return nil, err
 	}
 	cfg, err := RewriteConfig(raw, p.o.Kube.Host, p.caFile, p.tokenFile)
+	if err == nil {
+		cfg, err = PointSelfScrape(cfg, p.o.ListenAddress)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("ConfigMap %s/%s: %w", p.o.Namespace, p.o.ConfigMap, err)
 	}
@@ -195,6 +198,9 @@ func (p *Prometheus) Sync(ctx context.Context) (reloaded bool, err error) {
 		return false, err
 	}
 	cfg, err := RewriteConfig(raw, p.o.Kube.Host, p.caFile, p.tokenFile)
+	if err == nil {
+		cfg, err = PointSelfScrape(cfg, p.o.ListenAddress)
+	}
 	if err != nil {
 		return false, fmt.Errorf("ConfigMap %s/%s: %w", p.o.Namespace, p.o.ConfigMap, err)
 	}
@@ -249,6 +255,39 @@ func RewriteConfig(promYAML, apiServer, caFile, tokenFile string) (string, error
 			sd["api_server"] = apiServer
 			sd["tls_config"] = map[string]any{"ca_file": caFile}
 			sd["authorization"] = map[string]any{"credentials_file": tokenFile}
+		}
+	}
+	out, err := yaml.Marshal(cfg)
+	if err != nil {
+		return "", fmt.Errorf("writing prometheus.yml: %w", err)
+	}
+	return string(out), nil
+}
+
+// selfTarget is where a Prometheus pod reaches itself in meshmon's
+// configuration (the self-scrape job).
+const selfTarget = "localhost:9090"
+
+// PointSelfScrape points static targets at selfTarget to addr, where the
+// Prometheus playing the pod listens: in the pod, localhost:9090 is
+// Prometheus itself.
+func PointSelfScrape(promYAML, addr string) (string, error) {
+	var cfg map[string]any
+	if err := yaml.Unmarshal([]byte(promYAML), &cfg); err != nil {
+		return "", fmt.Errorf("parsing prometheus.yml: %w", err)
+	}
+	jobs, _ := cfg["scrape_configs"].([]any)
+	for _, j := range jobs {
+		job, _ := j.(map[string]any)
+		statics, _ := job["static_configs"].([]any)
+		for _, st := range statics {
+			sc, _ := st.(map[string]any)
+			targets, _ := sc["targets"].([]any)
+			for i, tg := range targets {
+				if tg == selfTarget {
+					targets[i] = addr
+				}
+			}
 		}
 	}
 	out, err := yaml.Marshal(cfg)

@@ -32,6 +32,7 @@ type FakeProxy struct {
 	allow   []AuthzSample
 	deny    []AuthzSample
 	srv     *LoopServer
+	modes   proxyModes
 }
 
 // SetAuthz replaces the authorization counters the proxy reports.
@@ -81,6 +82,7 @@ func (p *FakeProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for _, s := range p.deny {
 		authz("inbound_http_authz_deny_total", s, false)
 	}
+	p.modes.write(w)
 }
 
 // adminMetrics plays a control-plane component's admin port.

@@ -104,6 +104,7 @@ func TestCategorySelectionAddsWhatItDependsOn(t *testing.T) {
 		{Options{Proxy: true}, []string{CategoryKubernetesAPI, CategoryLinkerd, CategoryRelease, CategoryPrometheusAPI, CategoryTargets}},
 		{Options{Categories: []string{"kubernetes-api"}}, []string{CategoryKubernetesAPI}},
 		{Options{Categories: []string{"prometheus-operator"}}, []string{CategoryKubernetesAPI, CategoryPrometheusOperator}},
+		{Options{Categories: []string{"prometheus-health"}}, []string{CategoryKubernetesAPI, CategoryLinkerd, CategoryRelease, CategoryPrometheusAPI, CategoryPrometheusHealth}},
 		// Whole categories come along: the Prometheus API category also
 		// compares with linkerd-config and the release.
 		{Options{PrometheusURL: "http://x:9090", Categories: []string{"federation"}}, []string{CategoryKubernetesAPI, CategoryLinkerd, CategoryRelease, CategoryPrometheusAPI, CategoryFederation}},
@@ -121,7 +122,7 @@ func TestCategorySelectionAddsWhatItDependsOn(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "unknown check category nope: choose from kubernetes-api, linkerd, release") {
 		t.Errorf("unknown category error = %v", err)
 	}
-	if got := CategoryNames(); len(got) != 10 || got[0] != CategoryKubernetesAPI || got[9] != CategoryPrometheusOperator {
+	if got := CategoryNames(); len(got) != 11 || got[0] != CategoryKubernetesAPI || got[10] != CategoryPrometheusHealth {
 		t.Errorf("CategoryNames() = %q", got)
 	}
 }

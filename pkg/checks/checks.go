@@ -29,6 +29,7 @@ const (
 	CategoryViz                = CategoryPrefix + "viz"
 	CategoryPolicy             = CategoryPrefix + "policy"
 	CategoryPrometheusOperator = CategoryPrefix + "prometheus-operator"
+	CategoryPrometheusHealth   = CategoryPrefix + "prometheus-health"
 	// CategoryNotInstalled is the only category when meshmon is absent.
 	CategoryNotInstalled = "meshmon"
 )
@@ -54,7 +55,7 @@ const (
 func suite(e *Env) []healthcheck.Category {
 	return []healthcheck.Category{
 		KubernetesAPI(e), Linkerd(e), Release(e), Persistence(e), PrometheusAPI(e),
-		Targets(e), Federation(e), Viz(e), Policy(e), PrometheusOperator(e),
+		Targets(e), Federation(e), Viz(e), Policy(e), PrometheusOperator(e), PrometheusHealth(e),
 	}
 }
 

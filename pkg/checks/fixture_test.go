@@ -132,7 +132,9 @@ type fakeProm struct {
 	deny        string
 	oldest      []float64 // values of the persistence range query
 	federate    string
-	requests    atomic.Int64
+	// health answers the queries of the prometheus-health category (see promhealth_test.go).
+	health   *healthAnswers
+	requests atomic.Int64
 }
 
 func newFakeProm(t testing.TB, v map[string]any) *fakeProm {
@@ -147,6 +149,7 @@ func newFakeProm(t testing.TB, v map[string]any) *fakeProm {
 		deny:        `[]`,
 		oldest:      []float64{1763700000.5},
 		federate:    "# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds{job=\"linkerd-proxy\",namespace=\"emojivoto\",pod=\"web-0\",cluster=\"east\"} 1.7e9 1763787600000\n",
+		health:      newHealthAnswers(),
 	}
 }
 
@@ -183,6 +186,8 @@ func (p *fakeProm) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			ok(`{"resultType":"vector","result":` + p.allow + `}`)
 		case strings.Contains(q, "inbound_http_authz_deny_total"):
 			ok(`{"resultType":"vector","result":` + p.deny + `}`)
+		case p.health.answers(q) != "":
+			ok(`{"resultType":"vector","result":` + p.health.answers(q) + `}`)
 		default:
 			ok(`{"resultType":"vector","result":[]}`)
 		}
@@ -196,6 +201,10 @@ func (p *fakeProm) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			res = `[{"metric":{},"values":[` + strings.Join(vals, ",") + `]}]`
 		}
 		ok(`{"resultType":"matrix","result":` + res + `}`)
+	case "/api/v1/status/tsdb":
+		ok(p.health.tsdb)
+	case "/api/v1/status/tsdb/blocks":
+		ok(p.health.blocks)
 	case "/federate":
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 		fmt.Fprint(w, p.federate)

@@ -172,12 +172,6 @@ func PrometheusAPI(e *Env) healthcheck.Category {
 				Run:         fresh(e.checkReady, resetFunc(e.dropPrometheus)),
 			},
 			{
-				Description: "last configuration reload succeeded",
-				HintAnchor:  "mm-config-reload",
-				Needs:       []string{idPromReady},
-				Run:         e.checkReload,
-			},
-			{
 				Description: "Linkerd scrape jobs are configured",
 				HintAnchor:  "mm-linkerd-jobs",
 				Needs:       []string{idPromReady, idLinkerdConfig},

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/meshmon/meshmon/pkg/prom"
 	"github.com/meshmon/meshmon/pkg/release"
 )
 
@@ -32,7 +33,9 @@ and bound capacity, storage class, phase, volume) and its in-cluster URL.
 release, namespace, revision, status, description, chart, chartVersion, appVersion,
 firstDeployed, lastDeployed, workload{kind,name,ready,desired},
 storage[]{claim,namespace,uid,phase,requested,capacity,storageClass,accessModes,
-persistentVolume,reclaimPolicy,statefulSet,keep}, url.`,
+persistentVolume,reclaimPolicy,statefulSet,keep}, url, and from Prometheus itself
+prometheus{samplesPerSecond,headSeries,diskUsedBytes,forecast{outcome,summary,…}}
+(or prometheusError when it cannot be reached).`,
 		Example: fmt.Sprintf(`  %[1]s status
   %[1]s status -o json`, inv.host.Display),
 		Args: cobra.NoArgs,
@@ -120,6 +123,14 @@ func printStatusTable(w io.Writer, s *release.Status) error {
 	}
 	if s.URL != "" {
 		row("URL", s.URL)
+	}
+	if p := s.Prometheus; p != nil {
+		row("INGESTION", fmt.Sprintf("%.1f samples/s", p.SamplesPerSecond))
+		row("HEAD SERIES", fmt.Sprintf("%.0f", p.HeadSeries))
+		row("DISK USED", prom.HumanBytes(p.DiskUsedBytes))
+		row("FORECAST", fmt.Sprintf("%s: %s", p.Forecast.Outcome, p.Forecast.Summary))
+	} else if s.PrometheusError != "" {
+		row("PROMETHEUS", "not read: "+s.PrometheusError)
 	}
 	return tw.Flush()
 }

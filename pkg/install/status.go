@@ -22,7 +22,13 @@ func (e *Env) Status(ctx context.Context, name string) (*release.Status, string,
 		warning = fmt.Sprintf("the URL is left out: reading the cluster domain from %s: %v", linkerd.ConfigMapName, err)
 	}
 	s, err := release.GetStatus(ctx, t, domain)
-	return s, warning, err
+	if err != nil {
+		return s, warning, err
+	}
+	if c, cerr := e.Clients(); cerr == nil && c.Config != nil {
+		s.ReadPrometheus(ctx, c.Config, t.Kube, domain)
+	}
+	return s, warning, nil
 }
 
 func (e *Env) clusterDomain(ctx context.Context, t *release.Target) (string, error) {

@@ -28,6 +28,10 @@ type Status struct {
 	// URL is the in-cluster address of the server Service; empty when there is none or
 	// the cluster domain is unknown.
 	URL string `json:"url,omitempty"`
+	// Prometheus is what Prometheus says about its data; nil when it could
+	// not be read, and PrometheusError says why.
+	Prometheus      *PrometheusHealth `json:"prometheus,omitempty"`
+	PrometheusError string            `json:"prometheusError,omitempty"`
 }
 
 // Workload is the server's Deployment or StatefulSet.
