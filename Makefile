@@ -32,6 +32,7 @@ lint:
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./e2e/...
+	hack/goreleaser.sh check
 
 ## demo: build, start the local control plane with Linkerd, run meshmon against it
 demo: build deps
@@ -49,8 +50,10 @@ deps:
 provision:
 	hack/provision.sh >/dev/null
 
+## release: archives, checksums and krew manifest in dist/ through goreleaser
+## (a snapshot unless HEAD is tagged; publishing needs GITHUB_TOKEN)
 release:
-	hack/release.sh $(VERSION)
+	hack/goreleaser.sh release --clean $(if $(shell git describe --tags --exact-match 2>/dev/null),,--snapshot)
 
 clean:
 	rm -rf $(BIN) dist

@@ -28,5 +28,32 @@ PROM_BIN=${MESHMON_PROM_BIN:-$MESHMON_CACHE/prometheus-$(prom_key)/bin}
 CLUSTER_RUN=${MESHMON_CLUSTER_RUN:-$MESHMON_CACHE/cluster}
 CLUSTER_NETNS=${MESHMON_NETNS:-meshmon}
 
+# The release tools: goreleaser (make release, make lint) and krew (the
+# e2e test that installs the release with it). `go install pkg@version`
+# builds each against its own go.mod and go.sum, so the version, the build
+# script and the Go toolchain decide the content.
+export GORELEASER_VERSION=${GORELEASER_VERSION:-v2.15.1}
+export KREW_VERSION=${KREW_VERSION:-v0.4.3}
+tool_key() { # build-script version
+  { cat "$1"; echo "version=$2 go=$(go env GOVERSION)"; } | sha256sum | cut -c1-16
+}
+GORELEASER_BIN=${MESHMON_GORELEASER_BIN:-$MESHMON_CACHE/goreleaser-$(tool_key "$HACK/goreleaser/build.sh" "$GORELEASER_VERSION")/bin}
+KREW_BIN=${MESHMON_KREW_BIN:-$MESHMON_CACHE/krew-$(tool_key "$HACK/krew/build.sh" "$KREW_VERSION")/bin}
+
 log() { printf '[%s] %s\n' "$(basename "$0" .sh)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
+
+# cache_build DIR BUILDER CHECK-FILE: run BUILDER into a temporary directory
+# beside DIR and move it into place, unless DIR/CHECK-FILE already exists.
+# The move makes an interrupted build leave nothing that looks complete.
+cache_build() {
+  local dir=$1 builder=$2 check=$3
+  [ -x "$dir/$check" ] && return 0
+  local tmp="$dir.tmp.$$"
+  trap 'rm -rf "$tmp"' RETURN
+  log "building $(basename "$(dirname "$dir")") into $dir"
+  local t0; t0=$(date +%s)
+  KWOK_VERSION=$KWOK_VERSION "$builder" "$tmp"
+  rm -rf "$dir"; mkdir -p "$(dirname "$dir")"; mv "$tmp" "$dir"
+  log "built in $(( $(date +%s) - t0 ))s"
+}
