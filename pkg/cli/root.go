@@ -124,6 +124,7 @@ Get started:
 		newPolicyCommand(g),
 		newFederateCommand(g),
 		newVersionCommand(g),
+		newExtensionCommand(g),
 	)
 	if g.host.Linkerd {
 		root.AddCommand(newExtensionMetadataCommand(g))
