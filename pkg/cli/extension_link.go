@@ -28,7 +28,7 @@ type extensionLinkOptions struct {
 func newExtensionCommand(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "extension",
-		Short: "Make this meshmon the Linkerd CLI extension (linkerd meshmon, linkerd check)",
+		Short: "Make this program the Linkerd CLI extension too (" + linkerdplugin.Binary + " on PATH)",
 		Long: fmt.Sprintf(`The Linkerd CLI runs "linkerd meshmon ..." (and includes meshmon's checks in
 "linkerd check") by finding %[1]s on PATH. "extension link" creates it as a
 link to this program, which behaves as the extension under that name; krew

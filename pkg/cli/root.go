@@ -132,6 +132,7 @@ Get started:
 	for _, c := range root.Commands() {
 		c.Flags().SortFlags = false
 	}
+	registerCompletions(root, g)
 	return root
 }
 
