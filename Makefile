@@ -46,6 +46,7 @@ lint:
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./e2e/...
 	hack/lint.sh
+	hack/goreleaser.sh check
 
 ## demo: build, start the local control plane with Linkerd, run meshmon against it
 demo: build deps
@@ -63,8 +64,10 @@ deps:
 provision:
 	hack/provision.sh >/dev/null
 
+## release: archives, checksums and krew manifest in dist/ through goreleaser
+## (a snapshot unless HEAD is tagged; publishing needs GITHUB_TOKEN)
 release:
-	hack/release.sh $(VERSION)
+	hack/goreleaser.sh release --clean $(if $(shell git describe --tags --exact-match 2>/dev/null),,--snapshot)
 
 clean:
 	rm -rf $(BIN) dist

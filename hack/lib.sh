@@ -38,6 +38,18 @@ LINT_BIN=${MESHMON_LINT_BIN:-$MESHMON_CACHE/golangci-lint-$(lint_key)/bin}
 CLUSTER_RUN=${MESHMON_CLUSTER_RUN:-$MESHMON_CACHE/cluster}
 CLUSTER_NETNS=${MESHMON_NETNS:-meshmon}
 
+# The release tools: goreleaser (make release, make lint) and krew (the
+# e2e test that installs the release with it). `go install pkg@version`
+# builds each against its own go.mod and go.sum, so the version, the build
+# script and the Go toolchain decide the content.
+export GORELEASER_VERSION=${GORELEASER_VERSION:-v2.15.1}
+export KREW_VERSION=${KREW_VERSION:-v0.4.3}
+tool_key() { # build-script version
+  { cat "$1"; echo "version=$2 go=$(go env GOVERSION)"; } | sha256sum | cut -c1-16
+}
+GORELEASER_BIN=${MESHMON_GORELEASER_BIN:-$MESHMON_CACHE/goreleaser-$(tool_key "$HACK/goreleaser/build.sh" "$GORELEASER_VERSION")/bin}
+KREW_BIN=${MESHMON_KREW_BIN:-$MESHMON_CACHE/krew-$(tool_key "$HACK/krew/build.sh" "$KREW_VERSION")/bin}
+
 log() { printf '[%s] %s\n' "$(basename "$0" .sh)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 

@@ -1,4 +1,6 @@
 // Command kubectl-meshmon is meshmon as a kubectl plugin: `kubectl meshmon …`.
+// Invoked as linkerd-meshmon (the link `kubectl meshmon extension link`
+// makes) it is the Linkerd extension: `linkerd meshmon …`.
 package main
 
 import (
@@ -11,5 +13,5 @@ import (
 
 func main() {
 	streams := genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr}
-	os.Exit(cli.Run(cli.KubectlHost, os.Args[1:], streams))
+	os.Exit(cli.Run(cli.HostFor(os.Args[0]), os.Args[1:], streams))
 }

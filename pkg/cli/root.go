@@ -124,6 +124,7 @@ Get started:
 		newPolicyCommand(inv),
 		newFederateCommand(inv),
 		newVersionCommand(inv),
+		newExtensionCommand(inv),
 	)
 	if inv.host.Linkerd {
 		root.AddCommand(newExtensionMetadataCommand(inv))
@@ -131,6 +132,7 @@ Get started:
 	for _, c := range root.Commands() {
 		c.Flags().SortFlags = false
 	}
+	registerCompletions(root, inv)
 	return root
 }
 

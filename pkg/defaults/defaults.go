@@ -48,4 +48,6 @@ const (
 	Timeout = 5 * time.Minute
 	// CheckWait is how long install's final checks may wait for Prometheus to scrape.
 	CheckWait = 2 * time.Minute
+	// CompletionTimeout bounds the cluster lookups behind shell completion.
+	CompletionTimeout = 5 * time.Second
 )
