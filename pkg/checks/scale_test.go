@@ -93,7 +93,10 @@ func TestRequestsDoNotGrowWithPods(t *testing.T) {
 	if extra := big - small; extra > 10 {
 		t.Errorf("5,000 pods cost %d more API requests than 10 pods; want at most 10 (one per page of %d)", extra, podPageSize)
 	}
-	if big > 60 {
+	// 61 since the policy checks discover their GVRs (policy.Resources) and the viz
+	// category reads a Helm-installed viz's objects; the scale issue (docs/performance.md)
+	// brings the suite down from here.
+	if big > 64 {
 		t.Errorf("%d API requests for the suite; want a few dozen", big)
 	}
 	if bigProm != smallProm {
