@@ -5,6 +5,7 @@ package check
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -225,8 +226,11 @@ func TestCheck(t *testing.T) {
 			[]framework.AuthzSample{{Server: policy.ServerName, Port: 9090, ClientID: metricsAPI, Authorization: policy.AdminAuthorizationName, Requests: 17}},
 			[]framework.AuthzSample{{Server: policy.ServerName, Port: 9090, ClientID: grafana, Requests: 4}})
 		// Two proxies stop answering.
-		mesh.ProxyOf(t, vizNS, "tap-injector-").Stop()
-		mesh.ProxyOf(t, vizNS, "web-").Stop()
+		for _, prefix := range []string{"tap-injector-", "web-"} {
+			if err := mesh.ProxyOf(t, vizNS, prefix).Stop(); err != nil {
+				t.Fatalf("stopping the proxy of %s*: %v", prefix, err)
+			}
+		}
 		// prometheus-operator, with a ServiceMonitor naming a port its Service lacks.
 		env.KubectlApply(t, operatorCRDs)
 		env.Kubectl(t, "wait", "--for=condition=Established", "crd/servicemonitors.monitoring.coreos.com", "crd/prometheuses.monitoring.coreos.com", "--timeout=60s")
@@ -288,7 +292,7 @@ func TestCheck(t *testing.T) {
 					}
 				}
 			}
-			return fmt.Errorf("the pending release's pod is not reported unschedulable yet")
+			return errors.New("the pending release's pod is not reported unschedulable yet")
 		})
 		r := env.Meshmon(t, "kubectl", "check", "-n", "monitoring", "--release-name", "pending", "--category", "persistence")
 		t.Logf("kubectl meshmon check -n monitoring --release-name pending --category persistence (exit %d):\n%s", r.Code, r.Stdout)

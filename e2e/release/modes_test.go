@@ -55,7 +55,7 @@ func TestStatefulSetMode(t *testing.T) {
 		t.Errorf("uninstall output:\n%s", r.Stdout)
 	}
 	if got := pvc(t, kc, ns, "storage-volume-prometheus-server-0"); got.UID != claim.UID {
-		t.Errorf("the claim was replaced")
+		t.Error("the claim was replaced")
 	}
 	r = env.MustMeshmon(t, "kubectl", "uninstall", "-n", ns, "--delete-data")
 	if !strings.Contains(r.Stdout, "Release prometheus was not installed in namespace mm-statefulset; only its data volume was left.") ||

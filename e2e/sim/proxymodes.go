@@ -42,7 +42,7 @@ func (m *proxyModes) write(w io.Writer) {
 		m.backwards = m.backwards.Add(-time.Second)
 	}
 	if m.extra > 0 {
-		fmt.Fprintf(w, "# TYPE meshsim_load gauge\n")
+		fmt.Fprint(w, "# TYPE meshsim_load gauge\n")
 		for i := range m.extra {
 			fmt.Fprintf(w, "meshsim_load{series=\"%d\"} %d\n", i, time.Now().UnixNano()%1000)
 		}

@@ -7,7 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -696,7 +696,7 @@ func result(t testing.TB, res healthcheck.Results, description string) healthche
 			all = append(all, r.Description)
 		}
 	}
-	sort.Strings(all)
+	slices.Sort(all)
 	t.Fatalf("no check %q in the run; have:\n%s", description, strings.Join(all, "\n"))
 	return healthcheck.Result{}
 }

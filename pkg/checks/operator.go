@@ -2,6 +2,7 @@ package checks
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -72,7 +73,7 @@ func (e *Env) operatorState(ctx context.Context) (*operatorState, error) {
 			return nil, fmt.Errorf("discovering %s: %w", operatorGroupVersion, err)
 		}
 		if c.Dynamic == nil {
-			return nil, fmt.Errorf("no dynamic Kubernetes client configured")
+			return nil, errors.New("no dynamic Kubernetes client configured")
 		}
 		st := &operatorState{served: true, pods: map[string]*corev1.Pod{}}
 		sms, err := c.Dynamic.Resource(serviceMonitorsGVR).List(ctx, metav1.ListOptions{})

@@ -3,6 +3,7 @@ package checks
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -44,7 +45,7 @@ func (e *Env) policyState(ctx context.Context) (*policyState, error) {
 			return nil, err
 		}
 		if c.Dynamic == nil {
-			return nil, fmt.Errorf("no dynamic Kubernetes client configured")
+			return nil, errors.New("no dynamic Kubernetes client configured")
 		}
 		s, err := e.Server(ctx)
 		if err != nil {

@@ -136,11 +136,11 @@ func TestPrometheusHealthFails(t *testing.T) {
 		}
 	}
 	for _, tc := range []struct {
-		name   string
-		break_ func(*fixture)
-		check  string
-		status healthcheck.Status
-		want   []string
+		name         string
+		breakFixture func(*fixture)
+		check        string
+		status       healthcheck.Status
+		want         []string
 	}{
 		{"reload", func(f *fixture) { f.prom.reloadOK = false }, "last configuration reload succeeded", healthcheck.StatusError,
 			[]string{"rejected its latest configuration"}},
@@ -213,7 +213,7 @@ func TestPrometheusHealthFails(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t)
-			tc.break_(f)
+			tc.breakFixture(f)
 			expect(t, f.run(Options{Categories: []string{"prometheus-health"}}), tc.check, tc.status, tc.want...)
 		})
 	}

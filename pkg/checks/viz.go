@@ -351,7 +351,7 @@ func (e *Env) dashboardGet(ctx context.Context, c *dashboardConn, path string) (
 		}
 		return nil, 0, fmt.Errorf("GET %s on the dashboard: %s", path, msg)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxDashboardBody))
 	if err != nil {
 		return nil, resp.StatusCode, fmt.Errorf("GET %s on the dashboard: reading the answer: %w", path, err)
@@ -378,7 +378,7 @@ func (e *Env) checkDashboard(ctx context.Context) error {
 	}
 	switch {
 	case code == http.StatusBadRequest && c.host == "":
-		return fmt.Errorf("the dashboard answered / with HTTP 400: the web server refuses the Host header of --dashboard-url (its -enforced-host setting accepts localhost and its Service name by default); use such a URL, e.g. one of `linkerd viz dashboard`")
+		return errors.New("the dashboard answered / with HTTP 400: the web server refuses the Host header of --dashboard-url (its -enforced-host setting accepts localhost and its Service name by default); use such a URL, e.g. one of `linkerd viz dashboard`")
 	case code == http.StatusBadRequest:
 		return fmt.Errorf("the dashboard answered / with HTTP 400: the web server refuses the Host header %q (its -enforced-host setting was changed); allow localhost there", c.host)
 	case code != http.StatusOK:

@@ -44,20 +44,25 @@ func FindSelf(argv0 string, lookPath func(string) (string, error), executable fu
 		return Self{}, fmt.Errorf("resolving the running executable %s: %w", exe, err)
 	}
 	self := Self{Invoked: resolved, Resolved: resolved}
-	invoked := argv0
-	if !strings.ContainsRune(argv0, filepath.Separator) && !strings.ContainsRune(argv0, '/') {
-		if invoked, err = lookPath(argv0); err != nil {
-			return self, nil
-		}
-	}
-	invoked, err = filepath.Abs(invoked)
-	if err != nil {
-		return self, nil
-	}
-	if sameFile(invoked, resolved) {
+	if invoked, ok := invokedPath(argv0, lookPath); ok && sameFile(invoked, resolved) {
 		self.Invoked = invoked
 	}
 	return self, nil
+}
+
+// invokedPath is the absolute path argv0 names, looked up on PATH when it is a bare
+// name; false when it names nothing.
+func invokedPath(argv0 string, lookPath func(string) (string, error)) (string, bool) {
+	invoked := argv0
+	if !strings.ContainsRune(argv0, filepath.Separator) && !strings.ContainsRune(argv0, '/') {
+		p, err := lookPath(argv0)
+		if err != nil {
+			return "", false
+		}
+		invoked = p
+	}
+	abs, err := filepath.Abs(invoked)
+	return abs, err == nil
 }
 
 // Name is the extension's file name on goos.
@@ -251,7 +256,7 @@ func fileHash(path string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	h := sha256.New()
 	if _, err := io.Copy(h, f); err != nil {
 		return nil, err
@@ -301,18 +306,18 @@ func replaceWithCopy(src, path string) error {
 	if err != nil {
 		return err
 	}
-	defer in.Close()
+	defer func() { _ = in.Close() }()
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".linkerd-meshmon-*")
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name())
+	defer func() { _ = os.Remove(tmp.Name()) }()
 	if _, err := io.Copy(tmp, in); err != nil {
-		tmp.Close()
+		_ = tmp.Close()
 		return err
 	}
 	if err := tmp.Chmod(0o755); err != nil {
-		tmp.Close()
+		_ = tmp.Close()
 		return err
 	}
 	if err := tmp.Close(); err != nil {

@@ -179,7 +179,7 @@ func TestStaleLinksAreReplacedAndRemoved(t *testing.T) {
 		t.Fatalf("link over a stale link = %+v, %v", res, err)
 	}
 	if !sameFile(path, self.Resolved) {
-		t.Errorf("stale link not replaced")
+		t.Error("stale link not replaced")
 	}
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)

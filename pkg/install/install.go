@@ -276,7 +276,7 @@ func (in *installation) release(ctx context.Context) error {
 // printDryRun writes the values (as a comment) and the rendered manifest to Out.
 func (in *installation) printDryRun() error {
 	t, plan := in.target, in.plan
-	action := ""
+	var action string
 	st, err := release.Inspect(t, plan)
 	var pe *release.PendingError
 	switch {

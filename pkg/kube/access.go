@@ -106,9 +106,7 @@ func (c *AccessChecker) Check(ctx context.Context, a Access) error {
 	errs := make([]error, len(a.Verbs))
 	var wg sync.WaitGroup
 	for i, verb := range a.Verbs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			ok, err := c.allowed(ctx, authv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &authv1.ResourceAttributes{
 				Namespace: a.Namespace, Verb: verb, Group: a.Group, Resource: a.Resource,
 			}})
@@ -118,7 +116,7 @@ func (c *AccessChecker) Check(ctx context.Context, a Access) error {
 			case !ok:
 				missing[i] = verb
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	for _, err := range errs {
@@ -177,13 +175,12 @@ func (c *AccessChecker) CheckGrant(ctx context.Context, role rbacv1.ClusterRole)
 	sem := make(chan struct{}, 8)
 	var wg sync.WaitGroup
 	for i, a := range asks {
-		wg.Add(1)
 		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
+		wg.Go(func() {
+			defer func() { <-sem }()
 			ok, err := c.allowed(ctx, a.spec)
 			errs[i], lacking[i] = err, err == nil && !ok
-		}()
+		})
 	}
 	wg.Wait()
 	for _, err := range errs {

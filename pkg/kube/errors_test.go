@@ -38,7 +38,7 @@ func TestExplainAPIError(t *testing.T) {
 				t.Errorf("ExplainAPIError does not wrap %v", tt.err)
 			}
 			if apierrors.IsForbidden(got) != apierrors.IsForbidden(tt.err) || apierrors.IsNotFound(got) != apierrors.IsNotFound(tt.err) {
-				t.Errorf("ExplainAPIError changed the error's API reason")
+				t.Error("ExplainAPIError changed the error's API reason")
 			}
 		})
 	}

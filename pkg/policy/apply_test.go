@@ -390,7 +390,7 @@ func TestApplyMergeRetriesOnConflict(t *testing.T) {
 	const concurrentID = "grafana.grafana.serviceaccount.identity.linkerd.cluster.local"
 	injected := 0
 	updates := 0
-	f.dyn.PrependReactor("update", "meshtlsauthentications", func(a k8stesting.Action) (bool, runtime.Object, error) {
+	f.dyn.PrependReactor("update", "meshtlsauthentications", func(k8stesting.Action) (bool, runtime.Object, error) {
 		updates++
 		if injected == 0 {
 			injected++

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -93,7 +94,7 @@ func newFakeCluster(t *testing.T, objs ...runtime.Object) *fakeCluster {
 			return true, nil, err
 		}
 		if rv := obj.GetResourceVersion(); rv != "" && rv != cur.(*unstructured.Unstructured).GetResourceVersion() {
-			return true, nil, apierrors.NewConflict(ua.GetResource().GroupResource(), obj.GetName(), fmt.Errorf("the object has been modified"))
+			return true, nil, apierrors.NewConflict(ua.GetResource().GroupResource(), obj.GetName(), errors.New("the object has been modified"))
 		}
 		f.stamp(obj)
 		if slices.Contains(ua.UpdateOptions.DryRun, metav1.DryRunAll) {
@@ -108,7 +109,7 @@ func newFakeCluster(t *testing.T, objs ...runtime.Object) *fakeCluster {
 			return true, nil, err
 		}
 		if p := da.DeleteOptions.Preconditions; p != nil && p.UID != nil && *p.UID != cur.(*unstructured.Unstructured).GetUID() {
-			return true, nil, apierrors.NewConflict(da.GetResource().GroupResource(), da.GetName(), fmt.Errorf("UID precondition failed"))
+			return true, nil, apierrors.NewConflict(da.GetResource().GroupResource(), da.GetName(), errors.New("UID precondition failed"))
 		}
 		if slices.Contains(da.DeleteOptions.DryRun, metav1.DryRunAll) {
 			return true, nil, nil

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -126,7 +127,7 @@ func TestMeshedNamespacesOneLogicalListPaginated(t *testing.T) {
 		la, ok := a.(k8stesting.ListActionImpl)
 		if !ok || a.GetResource() != (schema.GroupVersionResource{Version: "v1", Resource: "pods"}) || la.GetNamespace() != "" {
 			t.Errorf("unexpected call %s %s in %q", a.GetVerb(), a.GetResource(), a.GetNamespace())
-			return true, nil, fmt.Errorf("unexpected")
+			return true, nil, errors.New("unexpected")
 		}
 		opts := la.ListOptions
 		calls = append(calls, opts)

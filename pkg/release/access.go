@@ -68,7 +68,7 @@ func defaultChartKinds() []schema.GroupKind {
 // per kind, plus Helm's release storage and what waiting reads. An empty manifest stands
 // for the chart's usual objects. mapper (may be nil) resolves kinds the built-in table
 // does not know.
-func ChartAccess(ctx context.Context, manifest, namespace string, mapper meta.RESTMapper) ([]kube.Access, error) {
+func ChartAccess(_ context.Context, manifest, namespace string, mapper meta.RESTMapper) ([]kube.Access, error) {
 	var kinds []schema.GroupKind
 	if strings.TrimSpace(manifest) == "" {
 		kinds = defaultChartKinds()

@@ -66,8 +66,10 @@ type LoadedChart struct {
 	CacheDir string
 }
 
-// Name and Version of the loaded chart.
-func (c *LoadedChart) Name() string    { return c.Chart.Metadata.Name }
+// Name is the loaded chart's name.
+func (c *LoadedChart) Name() string { return c.Chart.Metadata.Name }
+
+// Version is the loaded chart's version.
 func (c *LoadedChart) Version() string { return c.Chart.Metadata.Version }
 
 // DefaultCacheDir is where downloaded charts are kept: the user cache dir's meshmon/charts.

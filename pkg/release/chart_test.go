@@ -186,9 +186,9 @@ func newChartRepo(t *testing.T, tgz []byte, version, digest string) *chartRepo {
 		r.hits.Add(1)
 		switch req.URL.Path {
 		case "/charts/index.yaml":
-			w.Write(index)
+			_, _ = w.Write(index)
 		case "/charts/" + file:
-			w.Write(tgz)
+			_, _ = w.Write(tgz)
 		default:
 			http.NotFound(w, req)
 		}
@@ -291,7 +291,7 @@ func ociRegistry(t *testing.T, repoPath, tag string, tgz []byte) (*httptest.Serv
 			w.Header().Set("Docker-Content-Digest", manifestDigest)
 			w.Header().Set("Content-Length", fmt.Sprint(len(manifest)))
 			if req.Method != http.MethodHead {
-				w.Write(manifest)
+				_, _ = w.Write(manifest)
 			}
 		case strings.HasPrefix(p, "/v2/"+repoPath+"/blobs/"):
 			data, ok := blobs[strings.TrimPrefix(p, "/v2/"+repoPath+"/blobs/")]
@@ -301,7 +301,7 @@ func ociRegistry(t *testing.T, repoPath, tag string, tgz []byte) (*httptest.Serv
 			}
 			w.Header().Set("Content-Length", fmt.Sprint(len(data)))
 			if req.Method != http.MethodHead {
-				w.Write(data)
+				_, _ = w.Write(data)
 			}
 		default:
 			w.Header().Set("Content-Type", "application/json")

@@ -18,7 +18,7 @@ import (
 	rel "helm.sh/helm/v4/pkg/release/v1"
 )
 
-// SourceAnnotation, on the metadata of the chart stored with each revision, records where
+// SourceAnnotation is set on the metadata of the chart stored with each revision and records where
 // that chart came from (an Origin as JSON). Helm keeps release labels as Secret labels, too
 // short for a URL; the chart's metadata travels with every revision and shows in `helm get`.
 const SourceAnnotation = "meshmon.io/chart-source"

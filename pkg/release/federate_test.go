@@ -175,7 +175,7 @@ func TestUpdateValuesManagesFederationAcrossInstalls(t *testing.T) {
 	remove := func(current map[string]any) (map[string]any, bool, error) {
 		out, found, err := WithoutFederationSource(current, "west")
 		if !found {
-			return nil, false, fmt.Errorf("west not found")
+			return nil, false, errors.New("west not found")
 		}
 		return out, true, err
 	}

@@ -207,7 +207,7 @@ func TestFixtureChartComparisonCanFail(t *testing.T) {
 // chart's own scrape jobs, of which it keeps one.
 func TestFixtureChartDefaultsAreReal(t *testing.T) {
 	lc := loadFixtureChart(t)
-	real := fixtureYAMLMap(t, "prometheus-chart", "values.yaml")
+	realDefaults := fixtureYAMLMap(t, "prometheus-chart", "values.yaml")
 	var leaves [][]string
 	leafPaths(nil, lc.Chart.Values, &leaves)
 	for _, p := range leaves {
@@ -216,7 +216,7 @@ func TestFixtureChartDefaultsAreReal(t *testing.T) {
 			continue
 		}
 		fv, _ := helmvalues.Lookup(lc.Chart.Values, p...)
-		rv, ok := helmvalues.Lookup(real, p...)
+		rv, ok := helmvalues.Lookup(realDefaults, p...)
 		if !ok {
 			// Keys the real chart reads but only mentions in comments default to empty.
 			if !isEmpty(fv) {

@@ -1,6 +1,7 @@
 package release
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -15,7 +16,7 @@ const MaxNameLength = 53
 // release: a lower-case DNS label of at most MaxNameLength characters.
 func ValidateName(name string) error {
 	if name == "" {
-		return fmt.Errorf("the release name is empty: give one such as prometheus")
+		return errors.New("the release name is empty: give one such as prometheus")
 	}
 	var problems []string
 	if len(name) > MaxNameLength {

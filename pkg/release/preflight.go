@@ -268,21 +268,17 @@ func checkAccess(ctx context.Context, t *Target, o PreflightOptions) []Preflight
 	results := make([]PreflightResult, len(access)+len(roles))
 	var wg sync.WaitGroup
 	for i, a := range access {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			results[i] = PreflightResult{Description: a.Description(), Err: ac.Check(ctx, a)}
-		}()
+		})
 	}
 	for i, role := range roles {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			results[len(access)+i] = PreflightResult{
 				Description: "can grant ClusterRole " + role.Name + "'s permissions to Prometheus",
 				Err:         ac.CheckGrant(ctx, role),
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	return results

@@ -198,7 +198,7 @@ func TestPreflightForbiddenReads(t *testing.T) {
 	tg, kc := preflightTarget(t, healthyCluster(t)...)
 	allowAccess(kc, func(authv1.SelfSubjectAccessReviewSpec) bool { return true })
 	forbid := func(verb, resource string) {
-		kc.PrependReactor(verb, resource, func(a k8stesting.Action) (bool, runtime.Object, error) {
+		kc.PrependReactor(verb, resource, func(k8stesting.Action) (bool, runtime.Object, error) {
 			return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: resource}, "", errors.New("no RBAC"))
 		})
 	}

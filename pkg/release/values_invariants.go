@@ -91,17 +91,18 @@ func Invariants(values map[string]any) []Warning {
 	pvEnabled, pvPresent := helmvalues.Lookup(values, "server", "persistentVolume", "enabled")
 	statefulSet := helmvalues.IsTrue(helmvalues.Lookup(values, "server", "statefulSet", "enabled"))
 	existing, _ := helmvalues.Lookup(values, "server", "persistentVolume", "existingClaim")
-	if !helmvalues.IsTrue(pvEnabled, pvPresent) {
+	switch {
+	case !helmvalues.IsTrue(pvEnabled, pvPresent):
 		add(pathString("server", "persistentVolume", "enabled"), "persistence is off",
 			"Prometheus keeps its data in an emptyDir and loses it on every restart",
 			"remove the override so the server gets a persistent volume")
-	} else if statefulSet {
+	case statefulSet:
 		if helmvalues.IsTrue(helmvalues.Lookup(values, "server", "statefulSet", "pvcDeleteOnStsDelete")) {
 			add(pathString("server", "statefulSet", "pvcDeleteOnStsDelete"), "is true",
 				"uninstalling the release deletes the data volume",
 				"set it to false")
 		}
-	} else if existing == nil || existing == "" {
+	case existing == nil || existing == "":
 		keepPath := pathString("server", "persistentVolume", "annotations", KeepAnnotation)
 		if v, _ := helmvalues.Lookup(values, "server", "persistentVolume", "annotations", KeepAnnotation); v != keepValue {
 			add(keepPath, "is not \"keep\"",

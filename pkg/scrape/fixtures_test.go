@@ -18,14 +18,6 @@ func fixtureConfigMap(t *testing.T, file, name string) *corev1.ConfigMap {
 	return &cm
 }
 
-// fixtureNamespace returns the named Namespace from a multi-document fixture.
-func fixtureNamespace(t *testing.T, file, name string) *corev1.Namespace {
-	t.Helper()
-	var ns corev1.Namespace
-	fixtures.Object(t, &ns, "Namespace", name, file)
-	return &ns
-}
-
 // fixtureParams derives the parameters the fixtures were installed with: the control
 // plane's from its linkerd-config, viz's from where its prometheus-config lives.
 func fixtureParams(t *testing.T) linkerd.Facts {

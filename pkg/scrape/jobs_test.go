@@ -9,7 +9,6 @@ import (
 	"reflect"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 	"testing"
 
@@ -141,7 +140,7 @@ func TestJobsFollowParams(t *testing.T) {
 		}
 	}
 	diffs := leafDiffs("jobs", asAny[0], asAny[1])
-	sort.Strings(diffs)
+	slices.Sort(diffs)
 	want := []string{
 		"jobs[1].kubernetes_sd_configs[0].namespaces.names[0]",
 		"jobs[1].kubernetes_sd_configs[0].namespaces.names[1]",

@@ -22,7 +22,7 @@ func findFlag(args []string, name string) flagArg {
 	var f flagArg
 	for i := 0; i < len(args); i++ {
 		a := args[i]
-		dashes := ""
+		var dashes string
 		switch {
 		case strings.HasPrefix(a, "--"):
 			dashes = "--"

@@ -92,14 +92,6 @@ func containerArgs(t *testing.T, pod corev1.PodSpec, name string) []string {
 	return nil
 }
 
-func actions(cs change.Changes) map[string]change.Action {
-	out := map[string]change.Action{}
-	for _, c := range cs {
-		out[c.Kind+"/"+c.Name+"/"+c.Detail[:min(len(c.Detail), 30)]] = c.Action
-	}
-	return out
-}
-
 func TestConfigureRestoreCLIRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	kc := cluster(t)

@@ -145,7 +145,7 @@ func TestDetectAbsentAndAmbiguous(t *testing.T) {
 		},
 		{
 			name: "namespace without metrics-api",
-			objs: func(t *testing.T) []runtime.Object {
+			objs: func(*testing.T) []runtime.Object {
 				return []runtime.Object{&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "linkerd-viz"}}}
 			},
 			ns: "linkerd-viz", want: ErrNotInstalled, wantText: []string{"no metrics-api Deployment"},
