@@ -502,7 +502,7 @@ func TestBadInput(t *testing.T) {
 	t.Run("forbidden user", func(t *testing.T) {
 		limited := []string{"--kubeconfig", env.LimitedKubeconfig()}
 		r := env.Meshmon(t, "kubectl", append([]string{"policy", "apply"}, limited...)...)
-		if r.Code != 1 || !strings.Contains(r.Stderr, "forbidden") {
+		if r.Code != 1 || !strings.Contains(r.Stderr, "permission denied: cannot get configmaps") {
 			t.Errorf("with no permissions: exit %d\n%s", r.Code, r.Stderr)
 		}
 		// Read-only: meshmon gets far enough to ask the API server what it may write.

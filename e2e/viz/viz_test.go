@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -327,8 +328,14 @@ func TestConfigureRestoreHelmInstalledViz(t *testing.T) {
 				in.CreateNamespace, in.TakeOwnership = true, true
 			})
 			before := snapshot(t, kc, tc.ns, false)
+			// Release storage lacks a chart's subcharts, so meshmon upgrades viz with the
+			// chart itself: here the fixture chart it was installed from.
+			chart, err := filepath.Abs(filepath.Join("..", "testdata", "charts", "linkerd-viz"))
+			if err != nil {
+				t.Fatal(err)
+			}
 
-			res := runJSON(t, env, "kubectl", "viz", "configure", "--viz-namespace", tc.ns, "-n", vizNS)
+			res := runJSON(t, env, "kubectl", "viz", "configure", "--viz-namespace", tc.ns, "-n", vizNS, "--viz-chart", chart)
 			if res.Install.Method != viz.MethodHelm || res.Install.Release == nil || res.Install.Release.Name != "linkerd-viz" {
 				t.Fatalf("detected %+v, want the Helm release linkerd-viz", res.Install)
 			}
@@ -364,12 +371,12 @@ func TestConfigureRestoreHelmInstalledViz(t *testing.T) {
 				t.Errorf("namespace annotation = %q, want %s", n.Annotations[viz.AnnotationExternalPrometheus], wantURL)
 			}
 
-			again := runJSON(t, env, "kubectl", "viz", "configure", "--viz-namespace", tc.ns, "-n", vizNS)
+			again := runJSON(t, env, "kubectl", "viz", "configure", "--viz-namespace", tc.ns, "-n", vizNS, "--viz-chart", chart)
 			if again.Changes.Changed() || lastRelease(t, env, tc.ns, "linkerd-viz").Version != rel.Version {
 				t.Errorf("second configure changed something: %+v", again.Changes)
 			}
 
-			env.MustMeshmon(t, "kubectl", "viz", "restore", "--viz-namespace", tc.ns)
+			env.MustMeshmon(t, "kubectl", "viz", "restore", "--viz-namespace", tc.ns, "--viz-chart", chart)
 			back := lastRelease(t, env, tc.ns, "linkerd-viz")
 			if back.Version != rel.Version+1 {
 				t.Errorf("revision %d after restore, want %d", back.Version, rel.Version+1)
