@@ -11,6 +11,7 @@ import (
 
 	"github.com/meshmon/meshmon/pkg/defaults"
 	"github.com/meshmon/meshmon/pkg/release"
+	"github.com/meshmon/meshmon/pkg/scrape"
 )
 
 func testInvocation(namespace string) *invocation {
@@ -55,7 +56,7 @@ func TestOptionsValidate(t *testing.T) {
 		{"check --pre --proxy", &checkOptions{inv: inv, releaseName: defaults.ReleaseName, output: format("table", "table"), pre: true, proxy: true}, nil, "cannot be combined"},
 		{"check unknown category", &checkOptions{inv: inv, releaseName: defaults.ReleaseName, output: format("table", "table"), categories: []string{"nope"}}, nil, "unknown check category nope"},
 		{"federate add", &federateAddOptions{inv: inv, releaseName: defaults.ReleaseName, timeout: time.Minute}, []string{"west"}, "--url is required"},
-		{"federate add bad url", &federateAddOptions{inv: inv, releaseName: defaults.ReleaseName, timeout: time.Minute}, []string{"west"}, "--url is required"},
+		{"federate add bad url", &federateAddOptions{inv: inv, releaseName: defaults.ReleaseName, timeout: time.Minute, source: scrape.FederationSource{URL: "ftp://a"}}, []string{"west"}, `invalid --url "ftp://a"`},
 		{"federate remove", &federateRemoveOptions{inv: inv, releaseName: defaults.ReleaseName, timeout: time.Minute}, []string{"west"}, ""},
 		{"federate remove bad release", &federateRemoveOptions{inv: inv, releaseName: "a_b", timeout: time.Minute}, []string{"west"}, "is invalid"},
 		{"federate list", &federateListOptions{inv: inv, releaseName: defaults.ReleaseName, output: format("yaml", "table", "json", "yaml")}, nil, ""},
