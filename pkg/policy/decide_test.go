@@ -9,12 +9,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kubefake "k8s.io/client-go/kubernetes/fake"
 
-	"github.com/meshmon/meshmon/pkg/scrape"
+	"github.com/meshmon/meshmon/pkg/linkerd"
 )
 
 func TestDecideScrapes(t *testing.T) {
-	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: scrape.LinkerdConfigName, Namespace: "linkerd"},
-		Data: map[string]string{"values": "proxy:\n  defaultInboundPolicy: all-unauthenticated\n"}}
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: linkerd.ConfigMapName, Namespace: "linkerd"},
+		Data: map[string]string{"values": "clusterDomain: cluster.local\nidentityTrustDomain: cluster.local\nproxyContainerName: linkerd-proxy\nproxy:\n  defaultInboundPolicy: all-unauthenticated\n"}}
 	ns := func(name string, annotations map[string]string) *corev1.Namespace {
 		return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Annotations: annotations}}
 	}
@@ -44,7 +44,7 @@ func TestDecideScrapes(t *testing.T) {
 	if _, err := DecideScrapes(context.Background(), kc, "linkerd", []string{"gone"}, false); err == nil || !strings.Contains(err.Error(), `namespace "gone" does not exist`) {
 		t.Errorf("missing namespace: %v", err)
 	}
-	if _, err := DecideScrapes(context.Background(), kc, "elsewhere", []string{"open"}, false); err == nil || !strings.Contains(err.Error(), "reading ConfigMap elsewhere/linkerd-config") {
+	if _, err := DecideScrapes(context.Background(), kc, "elsewhere", []string{"open"}, false); err == nil || !strings.Contains(err.Error(), `Linkerd is not installed in namespace "elsewhere"`) {
 		t.Errorf("missing linkerd-config: %v", err)
 	}
 }
