@@ -173,6 +173,13 @@ func (in *installation) preflight(ctx context.Context) error {
 	}
 	in.plan = plan
 	steps := in.meshSteps()
+	if steps.viz {
+		// The chart a Helm-installed viz is upgraded with is loaded now, so that one that
+		// cannot be had stops the install before the release is written.
+		if srv, err := release.PlannedServer(plan.Manifest, in.target.Namespace, in.target.Release, params.ClusterDomain); err == nil {
+			steps.vizChart, steps.prometheusURL = o.VizChart, srv.URL
+		}
+	}
 	results := release.Preflight(ctx, in.target, release.PreflightOptions{
 		LinkerdNamespace: e.LinkerdNamespace,
 		VizNamespace:     e.VizNamespace,

@@ -13,6 +13,10 @@ import (
 // meshSteps says which of install's steps after the release will run.
 type meshSteps struct {
 	viz, heartbeat, policy bool
+	// vizChart and prometheusURL say which chart a Helm-installed viz is upgraded with, and
+	// to what; an empty prometheusURL skips loading the chart (check --pre).
+	vizChart      viz.ChartOptions
+	prometheusURL string
 }
 
 // meshAccess are the permissions the viz and policy steps need, as their packages state
@@ -43,6 +47,9 @@ func meshPreflight(c *kube.Clients, vizNS string, s meshSteps) []func(context.Co
 				return r
 			}
 			r.Note = in.Describe()
+			if s.prometheusURL != "" {
+				r.Err = viz.CheckChart(ctx, VizClients(c), in, s.vizChart, s.prometheusURL)
+			}
 			return r
 		})
 	}

@@ -142,3 +142,19 @@ func setValue(p previousValue) string {
 	}
 	return fmt.Sprint(p.Value)
 }
+
+// CheckChart loads the chart a Helm-installed viz would be upgraded with (to point it at
+// prometheusURL), so that a chart that cannot be had stops an install in preflight, before
+// its first write. A viz installed otherwise needs no chart.
+func CheckChart(ctx context.Context, c Clients, in Install, o ChartOptions, prometheusURL string) error {
+	if in.Method != MethodHelm || in.Release == nil {
+		return nil
+	}
+	rel, err := lastRelease(c, in.Release.Namespace, in.Release.Name)
+	if err != nil {
+		return err
+	}
+	fix := helmUpgradeCommand(rel, o, [][2]string{{valuePrometheusURL, prometheusURL}, {valuePrometheus + "." + valueEnabled, "false"}})
+	_, err = loadChart(ctx, rel, o, fix)
+	return err
+}

@@ -314,3 +314,33 @@ func detailOf(cs change.Changes, kind, name string) string {
 func releaseOf(appVersion, version string) *releasev1.Release {
 	return &releasev1.Release{Chart: &chart.Chart{Metadata: &chart.Metadata{Name: ChartName, AppVersion: appVersion, Version: version}}}
 }
+
+// install's preflight loads the chart a Helm-installed viz would be upgraded with: one that
+// cannot be had is reported with the helm command, one that can passes, and nothing is
+// written either way.
+func TestCheckChartBeforeAnyWrite(t *testing.T) {
+	ctx := context.Background()
+	cfg := secretHelm(t)
+	installRealViz(t, cfg, nil)
+	kc := kubefake.NewClientset(helmShaped(t, "viz-helm", true)...)
+	c := Clients{Kube: kc, Helm: helmFactory(cfg)}
+	in, err := Detect(ctx, c, "viz-helm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, _ := vizRepo(t)
+	if err := CheckChart(ctx, c, in, ChartOptions{EdgeRepo: srv.URL, CacheDir: t.TempDir()}, newURL); err != nil {
+		t.Errorf("the chart is in the repository, yet: %v", err)
+	}
+	srv.Close()
+	err = CheckChart(ctx, c, in, ChartOptions{EdgeRepo: srv.URL, CacheDir: t.TempDir()}, newURL)
+	if !errors.Is(err, ErrChartUnavailable) || !strings.Contains(err.Error(), "--set prometheusUrl="+newURL) {
+		t.Errorf("CheckChart with the repository gone: %v, want ErrChartUnavailable with the helm command", err)
+	}
+	if len(writes(kc)) != 0 || lastRevision(t, cfg, "linkerd-viz").Version != 1 {
+		t.Errorf("CheckChart wrote: %v", writes(kc))
+	}
+	if err := CheckChart(ctx, c, Install{Method: MethodCLI}, ChartOptions{EdgeRepo: srv.URL}, newURL); err != nil {
+		t.Errorf("a CLI-installed viz needs no chart: %v", err)
+	}
+}
