@@ -220,6 +220,9 @@ func TestRealChartVizConfigureRestore(t *testing.T) {
 				t.Errorf("stderr lacks %q:\n%s", want, r.Stderr)
 			}
 		}
+		if strings.Contains(r.Stderr, "--chart") {
+			t.Errorf("stderr names --chart, the flag of meshmon's own release, not viz's --viz-chart:\n%s", r.Stderr)
+		}
 		if got := history(t, env, realVizNS, realVizRelease); !slices.Equal(got, wantHistory(orig.Version)) {
 			t.Errorf("history after the refused configure = %v, want %v", got, wantHistory(orig.Version))
 		}
@@ -303,4 +306,3 @@ func TestRealChartVizConfigureRestore(t *testing.T) {
 		}
 	})
 }
-

@@ -201,6 +201,10 @@ func TestConfigureRealVizChartUnavailable(t *testing.T) {
 			t.Errorf("error lacks %q:\n%v", want, err)
 		}
 	}
+	// --chart is meshmon's own release's flag; viz's is --viz-chart.
+	if strings.Contains(err.Error(), "--chart") {
+		t.Errorf("error names --chart, which is not viz's flag:\n%v", err)
+	}
 	if len(changes) != 0 || len(writes(kc)) != 0 || lastRevision(t, cfg, "linkerd-viz").Version != 1 {
 		t.Errorf("something was written: changes %+v, writes %v", changes, writes(kc))
 	}
