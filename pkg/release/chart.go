@@ -236,7 +236,7 @@ func FetchChart(ctx context.Context, s ChartSource) (*LoadedChart, error) {
 	var lc *LoadedChart
 	switch r.kind {
 	case chartLocal:
-		lc, err = loadLocal(r.path)
+		lc, err = loadLocal(r.path, s.flag())
 	case chartClassicRepo:
 		lc, err = fetchCached(ctx, cacheDir, r.repo, name, r.version, func(ctx context.Context) ([]byte, error) {
 			return downloadFromRepo(ctx, r.repo, name, r.version, s.flag())
@@ -265,9 +265,9 @@ func FetchChart(ctx context.Context, s ChartSource) (*LoadedChart, error) {
 	return lc, nil
 }
 
-func loadLocal(path string) (*LoadedChart, error) {
+func loadLocal(path, flag string) (*LoadedChart, error) {
 	if _, err := os.Stat(path); err != nil {
-		return nil, fmt.Errorf("chart %s: %w; --chart takes a chart directory, a packaged .tgz or an oci:// reference", path, err)
+		return nil, fmt.Errorf("chart %s: %w; %s takes a chart directory, a packaged .tgz or an oci:// reference", path, err, flag)
 	}
 	ch, err := loader.Load(path)
 	if err != nil {
