@@ -40,6 +40,16 @@ type ChartSource struct {
 	CacheDir string
 	// Name is the chart's name in a repository or registry; empty means "prometheus".
 	Name string
+	// Flag is the command-line flag that names the chart, for the hints of errors
+	// (--viz-chart for linkerd-viz); empty means --chart. Its version flag is Flag-version.
+	Flag string
+}
+
+func (s ChartSource) flag() string {
+	if s.Flag == "" {
+		return "--chart"
+	}
+	return s.Flag
 }
 
 func (s ChartSource) name() string {
@@ -123,13 +133,13 @@ func (s ChartSource) resolve() (resolved, error) {
 		if s.Repo != "" {
 			return resolved{}, errors.New("--chart oci://… and --chart-repo both name the chart's origin; give only one")
 		}
-		ref, tag, err := splitOCITag(s.Chart)
+		ref, tag, err := splitOCITag(s.Chart, s.flag())
 		if err != nil {
 			return resolved{}, err
 		}
 		if tag != "" {
 			if s.Version != "" && s.Version != tag {
-				return resolved{}, fmt.Errorf("chart reference %s names version %s but --chart-version is %s; give the version once", s.Chart, tag, s.Version)
+				return resolved{}, fmt.Errorf("chart reference %s names version %s but %s-version is %s; give the version once", s.Chart, tag, s.flag(), s.Version)
 			}
 			version = tag
 		}
@@ -140,7 +150,7 @@ func (s ChartSource) resolve() (resolved, error) {
 		}
 		if !strings.HasSuffix(s.Chart, ".tgz") {
 			// A URL that is not a package is a chart repository.
-			return ChartSource{Repo: s.Chart, Version: s.Version, Name: s.Name}.resolve()
+			return ChartSource{Repo: s.Chart, Version: s.Version, Name: s.Name, Flag: s.Flag}.resolve()
 		}
 		return resolved{kind: chartURL, url: s.Chart, version: s.Version}, nil
 	case s.Chart != "":
@@ -155,7 +165,7 @@ func (s ChartSource) resolve() (resolved, error) {
 	}
 	if strings.HasPrefix(repo, "oci://") {
 		ref := strings.TrimSuffix(repo, "/") + "/" + s.name()
-		if _, _, err := splitOCITag(ref); err != nil {
+		if _, _, err := splitOCITag(ref, s.flag()); err != nil {
 			return resolved{}, err
 		}
 		return resolved{kind: chartOCI, ociRef: ref, version: version}, nil
@@ -182,11 +192,11 @@ func versionMajor(v string) (int, bool) {
 }
 
 // splitOCITag splits oci://host/path/name:tag into the reference and the tag.
-func splitOCITag(ref string) (string, string, error) {
+func splitOCITag(ref, flag string) (string, string, error) {
 	rest := strings.TrimPrefix(ref, "oci://")
 	host, path, ok := strings.Cut(rest, "/")
 	if !ok || host == "" || path == "" || strings.Contains(path, "@") {
-		return "", "", fmt.Errorf("OCI chart reference %q is invalid: write it like %s (a tag or --chart-version picks the version; digests are not supported)", ref, defaults.OCIChart)
+		return "", "", fmt.Errorf("OCI chart reference %q is invalid: write it like %s (a tag or %s-version picks the version; digests are not supported)", ref, defaults.OCIChart, flag)
 	}
 	name, tag, hasTag := strings.Cut(path, ":")
 	if hasTag {
@@ -226,14 +236,14 @@ func FetchChart(ctx context.Context, s ChartSource) (*LoadedChart, error) {
 	var lc *LoadedChart
 	switch r.kind {
 	case chartLocal:
-		lc, err = loadLocal(r.path)
+		lc, err = loadLocal(r.path, s.flag())
 	case chartClassicRepo:
 		lc, err = fetchCached(ctx, cacheDir, r.repo, name, r.version, func(ctx context.Context) ([]byte, error) {
-			return downloadFromRepo(ctx, r.repo, name, r.version)
+			return downloadFromRepo(ctx, r.repo, name, r.version, s.flag())
 		})
 	case chartOCI:
 		lc, err = fetchCached(ctx, cacheDir, r.ociRef, name, r.version, func(ctx context.Context) ([]byte, error) {
-			return pullOCI(ctx, r.ociRef, r.version)
+			return pullOCI(ctx, r.ociRef, r.version, s.flag())
 		})
 	case chartURL:
 		lc, err = fetchCached(ctx, cacheDir, r.url, name, r.version, func(ctx context.Context) ([]byte, error) {
@@ -255,9 +265,9 @@ func FetchChart(ctx context.Context, s ChartSource) (*LoadedChart, error) {
 	return lc, nil
 }
 
-func loadLocal(path string) (*LoadedChart, error) {
+func loadLocal(path, flag string) (*LoadedChart, error) {
 	if _, err := os.Stat(path); err != nil {
-		return nil, fmt.Errorf("chart %s: %w; --chart takes a chart directory, a packaged .tgz or an oci:// reference", path, err)
+		return nil, fmt.Errorf("chart %s: %w; %s takes a chart directory, a packaged .tgz or an oci:// reference", path, err, flag)
 	}
 	ch, err := loader.Load(path)
 	if err != nil {

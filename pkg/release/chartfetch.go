@@ -78,11 +78,12 @@ func writeAtomic(path string, data []byte) error {
 }
 
 // downloadFromRepo finds name@version in a classic repository's index.yaml and downloads
-// the package, checking its digest when the index has one.
-func downloadFromRepo(ctx context.Context, repoURL, name, version string) ([]byte, error) {
+// the package, checking its digest when the index has one. flag names the chart on the
+// command line, for the hints.
+func downloadFromRepo(ctx context.Context, repoURL, name, version, flag string) ([]byte, error) {
 	raw, err := httpGet(ctx, repoURL+"/index.yaml")
 	if err != nil {
-		return nil, fmt.Errorf("reading the index of chart repository %s: %w; pass --chart with a downloaded chart when the repository is unreachable", repoURL, err)
+		return nil, fmt.Errorf("reading the index of chart repository %s: %w; pass %s with a downloaded chart when the repository is unreachable", repoURL, err, flag)
 	}
 	var index repo.IndexFile
 	if err := yaml.Unmarshal(raw, &index); err != nil {
@@ -96,7 +97,7 @@ func downloadFromRepo(ctx context.Context, repoURL, name, version string) ([]byt
 		}
 	}
 	if entry == nil {
-		return nil, fmt.Errorf("chart repository %s has no %s chart version %s; list the versions with 'helm search repo %s --versions' and pass one with --chart-version", repoURL, name, version, name)
+		return nil, fmt.Errorf("chart repository %s has no %s chart version %s; list the versions with 'helm search repo %s --versions' and pass one with %s-version", repoURL, name, version, name, flag)
 	}
 	if len(entry.URLs) == 0 {
 		return nil, fmt.Errorf("chart repository %s lists %s %s without a download URL", repoURL, name, version)

@@ -12,8 +12,9 @@ import (
 
 // pullOCI downloads ref:version from an OCI registry with Helm's registry client, using
 // the credentials of `helm registry login` or `docker login`. Registries on loopback
-// addresses are spoken to over plain HTTP, as Docker does for local registries.
-func pullOCI(ctx context.Context, ref, version string) ([]byte, error) {
+// addresses are spoken to over plain HTTP, as Docker does for local registries. flag names
+// the chart on the command line, for the hints.
+func pullOCI(ctx context.Context, ref, version, flag string) ([]byte, error) {
 	host := strings.SplitN(strings.TrimPrefix(ref, "oci://"), "/", 2)[0]
 	opts := []registry.ClientOption{
 		// Helm's client takes no context; the transport carries ours so Ctrl-C stops a pull.
@@ -32,7 +33,7 @@ func pullOCI(ctx context.Context, ref, version string) ([]byte, error) {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("pulling %s: %w", target, ctx.Err())
 		}
-		return nil, fmt.Errorf("pulling chart %s: %w; check the reference and --chart-version, and log in with 'helm registry login %s' if the registry needs credentials", target, err, host)
+		return nil, fmt.Errorf("pulling chart %s: %w; check the reference and %s-version, and log in with 'helm registry login %s' if the registry needs credentials", target, err, flag, host)
 	}
 	if res.Chart == nil || len(res.Chart.Data) == 0 {
 		return nil, fmt.Errorf("pulling chart %s: the registry returned no chart layer", target)

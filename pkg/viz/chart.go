@@ -31,7 +31,7 @@ type ChartOptions struct {
 
 // Validate checks the options without touching disk or network.
 func (o ChartOptions) Validate() error {
-	if err := (release.ChartSource{Chart: o.Chart, Version: o.Version, Name: ChartName}).Validate(); err != nil {
+	if err := (release.ChartSource{Chart: o.Chart, Version: o.Version, Name: ChartName, Flag: "--viz-chart"}).Validate(); err != nil {
 		return fmt.Errorf("--viz-chart/--viz-chart-version: %w", err)
 	}
 	return nil
@@ -74,7 +74,7 @@ func (o ChartOptions) wantVersion(rel *releasev1.Release) string {
 
 // chartFor describes where the chart would come from, before loading it.
 func (o ChartOptions) source(rel *releasev1.Release) release.ChartSource {
-	s := release.ChartSource{Name: ChartName, Version: o.wantVersion(rel), CacheDir: o.CacheDir}
+	s := release.ChartSource{Name: ChartName, Version: o.wantVersion(rel), CacheDir: o.CacheDir, Flag: "--viz-chart"}
 	if o.Chart != "" {
 		s.Chart = o.Chart
 	} else {

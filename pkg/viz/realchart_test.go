@@ -201,6 +201,10 @@ func TestConfigureRealVizChartUnavailable(t *testing.T) {
 			t.Errorf("error lacks %q:\n%v", want, err)
 		}
 	}
+	// --chart is meshmon's own release's flag; viz's is --viz-chart.
+	if strings.Contains(err.Error(), "--chart") {
+		t.Errorf("error names --chart, which is not viz's flag:\n%v", err)
+	}
 	if len(changes) != 0 || len(writes(kc)) != 0 || lastRevision(t, cfg, "linkerd-viz").Version != 1 {
 		t.Errorf("something was written: changes %+v, writes %v", changes, writes(kc))
 	}
@@ -313,6 +317,27 @@ func detailOf(cs change.Changes, kind, name string) string {
 
 func releaseOf(appVersion, version string) *releasev1.Release {
 	return &releasev1.Release{Chart: &chart.Chart{Metadata: &chart.Metadata{Name: ChartName, AppVersion: appVersion, Version: version}}}
+}
+
+// A --viz-chart path that does not exist is refused before any write, with viz's flag named.
+func TestVizChartMissingPath(t *testing.T) {
+	ctx := context.Background()
+	cfg := secretHelm(t)
+	installRealViz(t, cfg, nil)
+	kc := kubefake.NewClientset(helmShaped(t, "viz-helm", true)...)
+	c := Clients{Kube: kc, Helm: helmFactory(cfg)}
+	missing := filepath.Join(t.TempDir(), "linkerd-viz-"+realVizVersion+".tgz")
+	opts := Options{Namespace: "viz-helm", PrometheusURL: newURL, Chart: ChartOptions{Chart: missing, CacheDir: t.TempDir()}}
+	_, err := Configure(ctx, c, opts)
+	if !errors.Is(err, ErrChartUnavailable) || !strings.Contains(err.Error(), "--viz-chart takes a chart directory") {
+		t.Fatalf("Configure with a missing --viz-chart: %v, want ErrChartUnavailable saying what --viz-chart takes", err)
+	}
+	if strings.Contains(err.Error(), "--chart") {
+		t.Errorf("error names --chart, which is not viz's flag:\n%v", err)
+	}
+	if len(writes(kc)) != 0 || lastRevision(t, cfg, "linkerd-viz").Version != 1 {
+		t.Errorf("something was written: %v", writes(kc))
+	}
 }
 
 // install's preflight loads the chart a Helm-installed viz would be upgraded with: one that

@@ -1,0 +1,192 @@
+//go:build e2e
+
+package release
+
+import (
+	"io"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/meshmon/meshmon/e2e/framework"
+)
+
+const realPrometheusTgz = "prometheus-29.27.0.tgz"
+
+// alertmanagerKinds are the kinds of the alertmanager subchart's objects.
+var alertmanagerKinds = []schema.GroupVersionResource{
+	{Group: "apps", Version: "v1", Resource: "statefulsets"},
+	{Version: "v1", Resource: "services"},
+	{Version: "v1", Resource: "configmaps"},
+	{Version: "v1", Resource: "serviceaccounts"},
+}
+
+// alertmanagerObjects names the alertmanager subchart's objects in ns with their UIDs.
+func alertmanagerObjects(t *testing.T, env *framework.Env, ns string) map[string]string {
+	t.Helper()
+	_, dc := env.Clients(t)
+	out := map[string]string{}
+	for _, gvr := range alertmanagerKinds {
+		l, err := dc.Resource(gvr).Namespace(ns).List(ctx(t), metav1.ListOptions{
+			LabelSelector: "app.kubernetes.io/name=alertmanager,app.kubernetes.io/instance=prometheus",
+		})
+		if err != nil {
+			t.Fatalf("listing %s in %s: %v", gvr.Resource, ns, err)
+		}
+		for _, it := range l.Items {
+			out[gvr.Resource+"/"+it.GetName()] = string(it.GetUID())
+		}
+	}
+	return out
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	in, err := os.Open(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = in.Close() }()
+	out, err := os.Create(to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		t.Fatal(err)
+	}
+	if err := out.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRealChartSubchartSurvivesUpgrades installs the published prometheus chart with its
+// alertmanager subchart enabled; value-only upgrades load the chart from the cache or its
+// recorded source (release storage lacks subcharts), keep the subchart's objects, and
+// refuse before writing when neither has the chart.
+func TestRealChartSubchartSurvivesUpgrades(t *testing.T) {
+	env := framework.Current(t)
+	kc, _ := env.Clients(t)
+	const ns = "mm-real-subchart"
+	createNamespace(t, kc, ns)
+
+	// The chart cache is this test's own, and the recorded source a copy it can delete.
+	cache := t.TempDir()
+	xdg := []string{"XDG_CACHE_HOME=" + cache}
+	meshmon := func(args ...string) framework.Result {
+		t.Helper()
+		return env.Exec(t, xdg, filepath.Join(env.Bin, "kubectl-meshmon"), append(args, "-n", ns)...)
+	}
+	mustMeshmon := func(args ...string) framework.Result {
+		t.Helper()
+		r := meshmon(args...)
+		if r.Code != 0 {
+			t.Fatalf("kubectl-meshmon %s: exit %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), r.Code, r.Stdout, r.Stderr)
+		}
+		return r
+	}
+	real := env.Fixture("charts", realPrometheusTgz)
+	source := filepath.Join(t.TempDir(), realPrometheusTgz)
+	copyFile(t, real, source)
+
+	r := mustMeshmon("install", "--chart", source, "--set", "alertmanager.enabled=true", "--skip-viz", "--skip-policy", "--skip-check")
+	if !strings.Contains(r.Stdout, "Installed release prometheus (revision 1") {
+		t.Fatalf("install output:\n%s", r.Stdout)
+	}
+	am := alertmanagerObjects(t, env, ns)
+	if !slices.ContainsFunc(slices.Collect(maps.Keys(am)), func(k string) bool { return strings.HasPrefix(k, "statefulsets/") }) ||
+		!slices.ContainsFunc(slices.Collect(maps.Keys(am)), func(k string) bool { return strings.HasPrefix(k, "configmaps/") }) ||
+		!slices.ContainsFunc(slices.Collect(maps.Keys(am)), func(k string) bool { return strings.HasPrefix(k, "services/") }) {
+		t.Fatalf("the alertmanager subchart's StatefulSet, ConfigMap and Service are not all there: %v", am)
+	}
+	if got := revisions(t, kc, ns, "prometheus"); !slices.Equal(got, []string{"v1=deployed"}) {
+		t.Fatalf("revisions after install: %v", got)
+	}
+	subchartKept := func(step string) {
+		t.Helper()
+		if got := alertmanagerObjects(t, env, ns); !maps.Equal(got, am) {
+			t.Errorf("after %s the alertmanager objects are %v, want the same objects and UIDs %v", step, got, am)
+		}
+	}
+	scrapeJobs := func() string {
+		t.Helper()
+		cm, err := kc.CoreV1().ConfigMaps(ns).Get(ctx(t), "prometheus-server", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cm.Data["prometheus.yml"]
+	}
+
+	t.Run("federate add upgrades with the recorded chart", func(t *testing.T) {
+		mustMeshmon("federate", "add", "west", "--url", "http://west.example:9090/federate")
+		if got := revisions(t, kc, ns, "prometheus"); !slices.Equal(got, []string{"v1=superseded", "v2=deployed"}) {
+			t.Errorf("revisions after federate add: %v", got)
+		}
+		if !strings.Contains(scrapeJobs(), "job_name: federate-west") {
+			t.Errorf("the server's configuration lacks job federate-west:\n%s", scrapeJobs())
+		}
+		subchartKept("federate add")
+	})
+
+	// With the recorded source gone, the cached copy (kept by digest at install) is enough.
+	if err := os.Remove(source); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("federate remove upgrades with the cached chart", func(t *testing.T) {
+		mustMeshmon("federate", "remove", "west")
+		if got := revisions(t, kc, ns, "prometheus"); !slices.Equal(got, []string{"v1=superseded", "v2=superseded", "v3=deployed"}) {
+			t.Errorf("revisions after federate remove: %v", got)
+		}
+		if strings.Contains(scrapeJobs(), "federate-west") {
+			t.Errorf("job federate-west is still configured:\n%s", scrapeJobs())
+		}
+		subchartKept("federate remove")
+	})
+
+	t.Run("neither cache nor source: refused before writing, naming --chart", func(t *testing.T) {
+		entries, err := os.ReadDir(cache)
+		if err != nil || len(entries) == 0 {
+			t.Fatalf("install kept nothing in the chart cache %s (%v): the test would not clear anything", cache, err)
+		}
+		for _, e := range entries {
+			if err := os.RemoveAll(filepath.Join(cache, e.Name())); err != nil {
+				t.Fatal(err)
+			}
+		}
+		before := revisions(t, kc, ns, "prometheus")
+		r := meshmon("federate", "add", "west", "--url", "http://west.example:9090/federate")
+		if r.Code == 0 {
+			t.Fatalf("federate add succeeded without its chart:\n%s", r.Stdout)
+		}
+		for _, want := range []string{"--chart", "Nothing was changed", "prometheus 29.27.0"} {
+			if !strings.Contains(r.Stderr, want) {
+				t.Errorf("stderr lacks %q:\n%s", want, r.Stderr)
+			}
+		}
+		if got := revisions(t, kc, ns, "prometheus"); !slices.Equal(got, before) {
+			t.Errorf("a revision was written: %v -> %v", before, got)
+		}
+		if strings.Contains(scrapeJobs(), "federate-west") {
+			t.Error("the refused federate add configured job federate-west")
+		}
+		subchartKept("the refused federate add")
+	})
+
+	t.Run("federate add --chart supplies it", func(t *testing.T) {
+		mustMeshmon("federate", "add", "west", "--url", "http://west.example:9090/federate", "--chart", real)
+		if got := revisions(t, kc, ns, "prometheus"); !slices.Equal(got, []string{"v1=superseded", "v2=superseded", "v3=superseded", "v4=deployed"}) {
+			t.Errorf("revisions after federate add --chart: %v", got)
+		}
+		if !strings.Contains(scrapeJobs(), "job_name: federate-west") {
+			t.Errorf("the server's configuration lacks job federate-west:\n%s", scrapeJobs())
+		}
+		subchartKept("federate add --chart")
+	})
+
+	mustMeshmon("uninstall", "--delete-data")
+}
