@@ -90,9 +90,9 @@ func TestRealChartSubchartSurvivesUpgrades(t *testing.T) {
 		}
 		return r
 	}
-	real := env.Fixture("charts", realPrometheusTgz)
+	published := env.Fixture("charts", realPrometheusTgz)
 	source := filepath.Join(t.TempDir(), realPrometheusTgz)
-	copyFile(t, real, source)
+	copyFile(t, published, source)
 
 	r := mustMeshmon("install", "--chart", source, "--set", "alertmanager.enabled=true", "--skip-viz", "--skip-policy", "--skip-check")
 	if !strings.Contains(r.Stdout, "Installed release prometheus (revision 1") {
@@ -178,7 +178,7 @@ func TestRealChartSubchartSurvivesUpgrades(t *testing.T) {
 	})
 
 	t.Run("federate add --chart supplies it", func(t *testing.T) {
-		mustMeshmon("federate", "add", "west", "--url", "http://west.example:9090/federate", "--chart", real)
+		mustMeshmon("federate", "add", "west", "--url", "http://west.example:9090/federate", "--chart", published)
 		if got := revisions(t, kc, ns, "prometheus"); !slices.Equal(got, []string{"v1=superseded", "v2=superseded", "v3=superseded", "v4=deployed"}) {
 			t.Errorf("revisions after federate add --chart: %v", got)
 		}
