@@ -208,14 +208,21 @@ func TestPrometheusHealth(t *testing.T) {
 		if _, ok := got["rule evaluations are not failing"]; ok {
 			t.Error("the rule checks ran although Prometheus has no rules")
 		}
-		r := env.MustMeshmon(t, "kubectl", "status", "-o", "json")
-		var s release.Status
-		if err := json.Unmarshal([]byte(r.Stdout), &s); err != nil {
-			t.Fatal(err)
-		}
-		if s.Prometheus == nil || s.Prometheus.SamplesPerSecond <= 0 || s.Prometheus.HeadSeries <= 0 || s.Prometheus.Forecast.Outcome != "fits" {
-			t.Errorf("status prometheus = %+v (error %q)", s.Prometheus, s.PrometheusError)
-		}
+		// Right after the start, the first self-scrapes show an empty head.
+		framework.Eventually(t, 2*time.Minute, func() error {
+			r := env.MustMeshmon(t, "kubectl", "status", "-o", "json")
+			var s release.Status
+			if err := json.Unmarshal([]byte(r.Stdout), &s); err != nil {
+				t.Fatal(err)
+			}
+			if s.Prometheus == nil || s.Prometheus.SamplesPerSecond <= 0 || s.Prometheus.HeadSeries <= 0 || s.Prometheus.DiskUsedBytes <= 0 {
+				return fmt.Errorf("status prometheus = %+v (error %q)", s.Prometheus, s.PrometheusError)
+			}
+			if s.Prometheus.Forecast.Outcome != "fits" {
+				t.Errorf("status forecast = %+v", s.Prometheus.Forecast)
+			}
+			return nil
+		})
 		table := env.MustMeshmon(t, "kubectl", "status").Stdout
 		for _, want := range []string{"INGESTION", "HEAD SERIES", "DISK USED", "FORECAST       fits: at "} {
 			if !strings.Contains(table, want) {
