@@ -34,6 +34,12 @@ func Get() Info {
 		Platform:  runtime.GOOS + "/" + runtime.GOARCH,
 	}
 	bi, ok := debug.ReadBuildInfo()
+	return withBuildInfo(info, bi, ok)
+}
+
+// withBuildInfo fills what the linker did not stamp from the toolchain's
+// record of the build.
+func withBuildInfo(info Info, bi *debug.BuildInfo, ok bool) Info {
 	if !ok {
 		if info.Version == "" {
 			info.Version = "unknown"

@@ -2,6 +2,7 @@ package version
 
 import (
 	"runtime"
+	"runtime/debug"
 	"testing"
 )
 
@@ -23,5 +24,21 @@ func TestStampedVersionWins(t *testing.T) {
 	version = "v1.2.3"
 	if got := Get().Version; got != "v1.2.3" {
 		t.Errorf("Version = %q, want the stamped v1.2.3", got)
+	}
+}
+
+// `go install github.com/meshmon/meshmon/cmd/kubectl-meshmon@v0.3.0` stamps
+// nothing; the module version the toolchain records must be reported.
+func TestGoInstallReportsTheModuleVersion(t *testing.T) {
+	bi := &debug.BuildInfo{Main: debug.Module{Path: "github.com/meshmon/meshmon", Version: "v0.3.0"}}
+	if got := withBuildInfo(Info{}, bi, true); got.Version != "v0.3.0" {
+		t.Errorf("Version = %q, want the module version v0.3.0", got.Version)
+	}
+	checkout := &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}, Settings: []debug.BuildSetting{{Key: "vcs.revision", Value: "abc123"}}}
+	if got := withBuildInfo(Info{}, checkout, true); got.Version != "dev" || got.GitCommit != "abc123" {
+		t.Errorf("checkout build = %+v, want dev at abc123", got)
+	}
+	if got := withBuildInfo(Info{}, nil, false); got.Version != "unknown" {
+		t.Errorf("no build info: Version = %q, want unknown", got.Version)
 	}
 }
