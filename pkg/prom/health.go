@@ -39,10 +39,14 @@ var (
 	// AlertNotIngestingSamples sums over the `type` label Prometheus 3 puts
 	// on the counter (float, histogram): a server that ingests only floats
 	// is ingesting.
+	// The mixin holds this alert for 10m; without that, a Prometheus started a few
+	// seconds ago (no two self-scrapes yet) would count as not ingesting, so it is judged
+	// only once the process has run for the whole 5m window.
 	AlertNotIngestingSamples = Alert{"PrometheusNotIngestingSamples",
-		`sum without (type) (rate(prometheus_tsdb_head_samples_appended_total{%[1]s}[5m])) <= 0
+		`(sum without (type) (rate(prometheus_tsdb_head_samples_appended_total{%[1]s}[5m])) <= 0
 		and (sum without (scrape_job) (prometheus_target_metadata_cache_entries{%[1]s}) > 0
-		or sum without (rule_group) (prometheus_rule_group_rules{%[1]s}) > 0)`}
+		or sum without (rule_group) (prometheus_rule_group_rules{%[1]s}) > 0))
+		and on (job, instance) (time() - process_start_time_seconds{%[1]s} > 300)`}
 	AlertRuleFailures = Alert{"PrometheusRuleFailures",
 		`increase(prometheus_rule_evaluation_failures_total{%[1]s}[5m]) > 0`}
 	AlertMissingRuleEvaluations = Alert{"PrometheusMissingRuleEvaluations",
