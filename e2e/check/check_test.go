@@ -134,7 +134,7 @@ func TestCheck(t *testing.T) {
 	mesh.Proxy(t, vizNS, srv.Name).SetAuthz([]framework.AuthzSample{{Server: policy.ServerName, Port: 9090, ClientID: metricsAPI, Authorization: policy.AdminAuthorizationName, Requests: 17}}, nil)
 
 	data := t.TempDir()
-	rp := framework.ReleasePrometheus{Namespace: vizNS, ConfigMap: serverName, ServiceAccount: serverName, Args: serverArgs(t, kc), DataDir: data}
+	rp := framework.ReleasePrometheus{Namespace: vizNS, ConfigMap: serverName, ServiceAccount: serverName, Args: framework.ServerRetentionArgs(t, kc, vizNS, serverName), DataDir: data}
 	p := framework.StartReleasePrometheus(t, env, kc, rp)
 	framework.StartFakeDashboard(t, kc, vizNS, serverHost, p.URL)
 	waitScraped(t, kc, mesh, p.URL, 0)

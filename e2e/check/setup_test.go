@@ -170,28 +170,6 @@ func waitGone(t *testing.T, kc kubernetes.Interface, ns, selector string) {
 	})
 }
 
-// serverArgs are the retention flags of the release's server container,
-// which the real Prometheus runs with too.
-func serverArgs(t *testing.T, kc kubernetes.Interface) []string {
-	t.Helper()
-	d, err := kc.AppsV1().Deployments(vizNS).Get(ctxT(t), serverName, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, c := range d.Spec.Template.Spec.Containers {
-		for _, a := range c.Args {
-			if strings.HasPrefix(a, "--storage.tsdb.retention.") {
-				out = append(out, a)
-			}
-		}
-	}
-	if len(out) == 0 {
-		t.Fatalf("the server Deployment has no retention flags: %+v", d.Spec.Template.Spec.Containers)
-	}
-	return out
-}
-
 // waitScraped waits until Prometheus scrapes exactly the meshed pods that
 // exist now, at their current IPs (a replaced pod must have left
 // discovery), has scraped every Linkerd target, and finds wantDown of them

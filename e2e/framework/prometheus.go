@@ -4,9 +4,11 @@ package framework
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -56,4 +58,28 @@ func StartReleasePrometheus(t testing.TB, env *Env, kc kubernetes.Interface, o R
 		}
 	})
 	return p
+}
+
+// ServerRetentionArgs are the retention flags of the server container of Deployment name
+// in namespace: the real Prometheus a test runs gets them too, as the pod would.
+func ServerRetentionArgs(t testing.TB, kc kubernetes.Interface, namespace, name string) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	d, err := kc.AppsV1().Deployments(namespace).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, c := range d.Spec.Template.Spec.Containers {
+		for _, a := range c.Args {
+			if strings.HasPrefix(a, "--storage.tsdb.retention.") {
+				out = append(out, a)
+			}
+		}
+	}
+	if len(out) == 0 {
+		t.Fatalf("Deployment %s/%s has no retention flags: %+v", namespace, name, d.Spec.Template.Spec.Containers)
+	}
+	return out
 }

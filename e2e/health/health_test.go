@@ -130,24 +130,6 @@ func serverPod(t *testing.T, kc kubernetes.Interface) string {
 	return name
 }
 
-// retentionArgs are the retention flags of the release's server container.
-func retentionArgs(t *testing.T, kc kubernetes.Interface) []string {
-	t.Helper()
-	d, err := kc.AppsV1().Deployments(vizNS).Get(ctxT(t), serverName, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, c := range d.Spec.Template.Spec.Containers {
-		for _, a := range c.Args {
-			if strings.HasPrefix(a, "--storage.tsdb.retention.") {
-				out = append(out, a)
-			}
-		}
-	}
-	return out
-}
-
 // addRuleFile makes the release's prometheus.yml load rules from path, the
 // way a user adds rules to serverFiles.
 func addRuleFile(t *testing.T, kc kubernetes.Interface, path string) {
@@ -181,7 +163,7 @@ func TestPrometheusHealth(t *testing.T) {
 	pod := serverPod(t, kc)
 	mesh := framework.StartFakeMesh(t, kc, "linkerd", vizNS)
 	data := t.TempDir()
-	rp := framework.ReleasePrometheus{Namespace: vizNS, ConfigMap: serverName, ServiceAccount: serverName, Args: retentionArgs(t, kc), DataDir: data}
+	rp := framework.ReleasePrometheus{Namespace: vizNS, ConfigMap: serverName, ServiceAccount: serverName, Args: framework.ServerRetentionArgs(t, kc, vizNS, serverName), DataDir: data}
 	p := framework.StartReleasePrometheus(t, env, kc, rp)
 	// Checks reach Prometheus through a port-forward to its pod until it is
 	// restarted: kwok keeps forwarding to the stopped process, so from then
