@@ -115,7 +115,7 @@ func TestCheck(t *testing.T) {
 
 	// The real install: release, viz rewired, policy applied. Its final check
 	// runs later, once the real Prometheus is up.
-	installArgs := []string{"install", "--chart", chartDir(t), "--cluster-name", "east", "--scrape-interval", "2s"}
+	installArgs := []string{"install", "--chart", framework.TestChart(t, "prometheus"), "--cluster-name", "east", "--scrape-interval", "2s"}
 	env.MustMeshmon(t, "kubectl", append(installArgs, "--skip-check")...)
 	params, err := linkerd.Discover(ctxT(t), kc, "linkerd", vizNS)
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -44,16 +43,6 @@ func ctxT(t *testing.T) context.Context {
 	return ctx
 }
 
-// chartDir is the fixture chart, which plays the prometheus-community chart.
-func chartDir(t *testing.T) string {
-	t.Helper()
-	p, err := filepath.Abs(filepath.Join("..", "testdata", "charts", "prometheus"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 // installRelease installs the fixture prometheus chart with the Helm SDK and
 // meshmon's values but without waiting for it, as a plain `helm install`
 // would: unlike meshmon's install, which rolls back a release that does not
@@ -71,7 +60,7 @@ func installRelease(t *testing.T, env *framework.Env, name, namespace string, va
 	} else if !errors.Is(err, driver.ErrReleaseNotFound) {
 		t.Fatalf("reading release %s/%s: %v", namespace, name, err)
 	}
-	ch, err := loader.Load(chartDir(t))
+	ch, err := loader.Load(framework.TestChart(t, "prometheus"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -163,3 +163,15 @@ func Eventually(t testing.TB, timeout time.Duration, cond func() error) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// TestChart is the absolute path of a hand-made fixture chart in e2e/testdata/charts
+// (e.g. "prometheus", which plays the prometheus-community chart), for tests that run in
+// an e2e package directory.
+func TestChart(t testing.TB, name string) string {
+	t.Helper()
+	p, err := filepath.Abs(filepath.Join("..", "testdata", "charts", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}

@@ -101,15 +101,6 @@ func waitFor(t *testing.T, env *framework.Env, extra []string, check, result str
 	return last
 }
 
-func chartDir(t *testing.T) string {
-	t.Helper()
-	p, err := filepath.Abs(filepath.Join("..", "testdata", "charts", "prometheus"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 // serverPod waits for the release's one server pod to be Ready.
 func serverPod(t *testing.T, kc kubernetes.Interface) string {
 	t.Helper()
@@ -159,7 +150,7 @@ func addRuleFile(t *testing.T, kc kubernetes.Interface, path string) {
 func TestPrometheusHealth(t *testing.T) {
 	env := framework.Current(t)
 	kc, _ := env.Clients(t)
-	env.MustMeshmon(t, "kubectl", "install", "--chart", chartDir(t), "--cluster-name", "east", "--scrape-interval", "1s", "--skip-check")
+	env.MustMeshmon(t, "kubectl", "install", "--chart", framework.TestChart(t, "prometheus"), "--cluster-name", "east", "--scrape-interval", "1s", "--skip-check")
 	pod := serverPod(t, kc)
 	mesh := framework.StartFakeMesh(t, kc, "linkerd", vizNS)
 	data := t.TempDir()

@@ -27,7 +27,7 @@ func TestRefusedInstallsWriteNothing(t *testing.T) {
 	kc, _ := env.Clients(t)
 	const ns = "mm-refused"
 	createNamespace(t, kc, ns)
-	chart := chartDir(t)
+	chart := framework.TestChart(t, "prometheus")
 
 	t.Run("invalid size", func(t *testing.T) {
 		expectFailure(t, env, 2, []string{`storage size "20gb" is not a Kubernetes quantity: write it like 20Gi`}, "install", "--skip-check", "-n", ns, "--chart", chart, "--storage-size", "20gb")
@@ -128,7 +128,7 @@ func TestInterruptedInstallIsNotLeftPending(t *testing.T) {
 
 	c, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(c, filepath.Join(env.Bin, "kubectl-meshmon"), "install", "--skip-check", "-n", ns, "--chart", chartDir(t), "--storage-class", "mm-no-volumes")
+	cmd := exec.CommandContext(c, filepath.Join(env.Bin, "kubectl-meshmon"), "install", "--skip-check", "-n", ns, "--chart", framework.TestChart(t, "prometheus"), "--storage-class", "mm-no-volumes")
 	cmd.Env = os.Environ()
 	output, err := cmd.StdoutPipe()
 	if err != nil {

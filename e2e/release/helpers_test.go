@@ -8,7 +8,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -29,16 +28,6 @@ import (
 
 	"github.com/meshmon/meshmon/e2e/framework"
 )
-
-// chartDir is the fixture chart, which plays the prometheus-community chart.
-func chartDir(t *testing.T) string {
-	t.Helper()
-	p, err := filepath.Abs(filepath.Join("..", "testdata", "charts", "prometheus"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
 
 func ctx(t *testing.T) context.Context {
 	c, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

@@ -20,7 +20,7 @@ func TestLifecycle(t *testing.T) {
 	env := framework.Current(t)
 	kc, _ := env.Clients(t)
 	const ns = "linkerd-viz"
-	chart := chartDir(t)
+	chart := framework.TestChart(t, "prometheus")
 	var pvcUID string
 
 	t.Run("dry run changes nothing", func(t *testing.T) {

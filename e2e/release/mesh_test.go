@@ -72,7 +72,7 @@ func TestInstallWiresVizAndPolicyAndUninstallUndoesThem(t *testing.T) {
 	}
 	const url = "http://prometheus-server.linkerd-viz.svc.cluster.local:9090"
 
-	dry := env.MustMeshmon(t, "kubectl", "install", "--skip-check", "--chart", chartDir(t), "--dry-run")
+	dry := env.MustMeshmon(t, "kubectl", "install", "--skip-check", "--chart", framework.TestChart(t, "prometheus"), "--dry-run")
 	for _, want := range []string{"# linkerd-viz (cli-installed, namespace linkerd-viz): point it at " + url, "-prometheus-url=" + url, "kind: Server", "name: prometheus-server-admin", "accessPolicy: deny"} {
 		if !strings.Contains(dry.Stdout, want) {
 			t.Errorf("install --dry-run output lacks %q", want)
@@ -82,7 +82,7 @@ func TestInstallWiresVizAndPolicyAndUninstallUndoesThem(t *testing.T) {
 		t.Fatalf("--dry-run changed viz or applied policy: %+v", after)
 	}
 
-	r := env.MustMeshmon(t, "kubectl", "install", "--skip-check", "--chart", chartDir(t))
+	r := env.MustMeshmon(t, "kubectl", "install", "--skip-check", "--chart", framework.TestChart(t, "prometheus"))
 	wired := readViz(t, kc)
 	if !slices.Contains(wired.metricsAPIArgs, "-prometheus-url="+url) {
 		t.Errorf("metrics-api args after install = %v, want -prometheus-url=%s", wired.metricsAPIArgs, url)
@@ -95,7 +95,7 @@ func TestInstallWiresVizAndPolicyAndUninstallUndoesThem(t *testing.T) {
 	}
 
 	// Running it again changes nothing anywhere.
-	again := env.MustMeshmon(t, "kubectl", "install", "--skip-check", "--chart", chartDir(t))
+	again := env.MustMeshmon(t, "kubectl", "install", "--skip-check", "--chart", framework.TestChart(t, "prometheus"))
 	if !strings.Contains(again.Stdout, "already up to date") || !strings.Contains(again.Stderr, "linkerd-viz already uses") || !strings.Contains(again.Stderr, "authorization policy unchanged") {
 		t.Errorf("second install was not a no-op:\nstdout:\n%s\nstderr:\n%s", again.Stdout, again.Stderr)
 	}

@@ -20,7 +20,7 @@ func TestStatefulSetMode(t *testing.T) {
 	const ns = "mm-statefulset"
 	createNamespace(t, kc, ns)
 
-	r := env.MustMeshmon(t, "linkerd", "install", "--skip-check", "-n", ns, "--chart", chartDir(t), "--statefulset", "--storage-size", "10Gi", "--cluster-name", "e2e")
+	r := env.MustMeshmon(t, "linkerd", "install", "--skip-check", "-n", ns, "--chart", framework.TestChart(t, "prometheus"), "--statefulset", "--storage-size", "10Gi", "--cluster-name", "e2e")
 	if !strings.Contains(r.Stdout, "Installed release prometheus (revision 1") {
 		t.Fatalf("install output:\n%s", r.Stdout)
 	}

@@ -23,7 +23,7 @@ func TestPendingUpgradeRepair(t *testing.T) {
 	kc, _ := env.Clients(t)
 	const ns = "mm-pending-upgrade"
 	createNamespace(t, kc, ns)
-	chart := chartDir(t)
+	chart := framework.TestChart(t, "prometheus")
 
 	r := env.MustMeshmon(t, "linkerd", "install", "--skip-check", "-n", ns, "--chart", chart)
 	if !strings.Contains(r.Stdout, "Installed release prometheus (revision 1") {
@@ -90,7 +90,7 @@ func TestPendingInstallRepair(t *testing.T) {
 	kc, _ := env.Clients(t)
 	const ns = "mm-pending-install"
 	createNamespace(t, kc, ns)
-	chart := chartDir(t)
+	chart := framework.TestChart(t, "prometheus")
 
 	ch, err := loader.Load(chart)
 	if err != nil {

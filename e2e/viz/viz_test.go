@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -330,10 +329,7 @@ func TestConfigureRestoreHelmInstalledViz(t *testing.T) {
 			before := snapshot(t, kc, tc.ns, false)
 			// Release storage lacks a chart's subcharts, so meshmon upgrades viz with the
 			// chart itself: here the fixture chart it was installed from.
-			chart, err := filepath.Abs(filepath.Join("..", "testdata", "charts", "linkerd-viz"))
-			if err != nil {
-				t.Fatal(err)
-			}
+			chart := framework.TestChart(t, "linkerd-viz")
 
 			res := runJSON(t, env, "kubectl", "viz", "configure", "--viz-namespace", tc.ns, "-n", vizNS, "--viz-chart", chart)
 			if res.Install.Method != viz.MethodHelm || res.Install.Release == nil || res.Install.Release.Name != "linkerd-viz" {
