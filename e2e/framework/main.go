@@ -64,7 +64,7 @@ func outer() (int, error) {
 		// The fixtures are not part of the clone; without them there is
 		// no Linkerd to test against, and a silent skip would pass a run
 		// that tested nothing.
-		return 1, fmt.Errorf("Linkerd fixtures not found at %s: put the shared directory next to the clone (../shared) or point MESHMON_SHARED at it", shared)
+		return 1, fmt.Errorf("the Linkerd fixtures are not at %s: put the shared directory next to the clone (../shared) or point MESHMON_SHARED at it", shared)
 	}
 	for _, need := range []struct{ what, hint string }{
 		{"ip", "Debian package iproute2; run hack/deps.sh"},
