@@ -3,6 +3,7 @@
 package faults
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"syscall"
@@ -24,6 +25,7 @@ func TestFaults(t *testing.T) {
 		{"meshmon SIGKILLed during the upgrade wait", meshmonKilledMidUpgrade},
 		{"API server slower than --request-timeout", slowAPIServer},
 		{"API server that accepts and never answers", stalledAPIServer},
+		{"Prometheus killed, port-forward streams dropped", prometheusKilledMidCheck},
 	} {
 		t.Run(row.name, func(t *testing.T) { row.run(t, framework.Current(t)) })
 	}
@@ -53,6 +55,9 @@ func apiServerKilledMidInstall(t *testing.T, env *framework.Env) {
 	freeVolume(t, kc, ns)
 	p.wait(t, 4*time.Minute)
 	t.Logf("install across the API server restart: exit %d after %s\n%s", p.code, p.took, p.output())
+	if strings.Contains(p.output(), "reflector.go") {
+		t.Errorf("client-go's log lines are mixed into meshmon's output:\n%s", p.output())
+	}
 	if p.code != 0 && !strings.Contains(p.output(), "API server") {
 		t.Errorf("install failed without naming the API server (exit %d):\n%s", p.code, p.output())
 	}
@@ -176,5 +181,54 @@ func stalledAPIServer(t *testing.T, env *framework.Env) {
 	}
 	if !strings.Contains(p.output(), "API server") {
 		t.Errorf("the failure does not name the API server:\n%s", p.output())
+	}
+}
+
+// Row 4: the release's real Prometheus is SIGKILLed, and kwok (which carries every
+// port-forward stream) is killed while a waiting check retries: the check says
+// Prometheus is unreachable, with its hint, and with --wait it passes once both are back.
+func prometheusKilledMidCheck(t *testing.T, env *framework.Env) {
+	kc, _ := env.Clients(t)
+	env.MustMeshmon(t, "kubectl", "install", "--chart", chart, "--skip-check")
+	rp := framework.ReleasePrometheus{Namespace: "linkerd-viz", ConfigMap: "prometheus-server", ServiceAccount: "prometheus-server",
+		Args: framework.ServerRetentionArgs(t, kc, "linkerd-viz", "prometheus-server"), DataDir: t.TempDir()}
+	p := framework.StartReleasePrometheus(t, env, kc, rp)
+	checkArgs := []string{"check", "--category", "prometheus-api", "-o", "short"}
+	framework.Eventually(t, 2*time.Minute, func() error {
+		if r := env.Meshmon(t, "kubectl", checkArgs...); r.Code != 0 {
+			return fmt.Errorf("check with Prometheus up: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+		}
+		return nil
+	})
+
+	if err := syscall.Kill(p.Server.PID(), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-p.Server.Done()
+	start := time.Now()
+	down := env.Meshmon(t, "kubectl", checkArgs...)
+	t.Logf("check with Prometheus killed: exit %d after %s\n%s%s", down.Code, time.Since(start), down.Stdout, down.Stderr)
+	for _, want := range []string{"× can reach Prometheus", "see https://"} {
+		if down.Code != 1 || !strings.Contains(down.Stdout, want) {
+			t.Errorf("check with Prometheus killed (exit %d) lacks %q:\n%s%s", down.Code, want, down.Stdout, down.Stderr)
+		}
+	}
+	if !strings.Contains(down.Stdout, "#mm-prometheus-reachable") {
+		t.Errorf("the failure does not point at the hint mm-prometheus-reachable:\n%s", down.Stdout)
+	}
+
+	w := startMeshmon(t, env, append(checkArgs, "--wait", "2m")...)
+	time.Sleep(3 * time.Second)
+	kwok := env.Kwok(t)
+	kwok.Kill(t)
+	time.Sleep(2 * time.Second)
+	kwok.Start(t)
+	if err := p.Restart(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	w.wait(t, 3*time.Minute)
+	t.Logf("check --wait 2m across the Prometheus and kwok restarts: exit %d after %s\n%s", w.code, w.took, w.output())
+	if w.code != 0 {
+		t.Errorf("check --wait did not recover once Prometheus was back: exit %d\n%s", w.code, w.output())
 	}
 }

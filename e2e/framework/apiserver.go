@@ -18,32 +18,40 @@ import (
 	"time"
 )
 
-// APIServer is the real kube-apiserver process of this package's cluster, as
-// hack/cluster-up.sh started it and recorded it in the run dir's pids file.
-type APIServer struct {
+// ClusterProcess is a real process of this package's cluster (kube-apiserver,
+// kwok…), as hack/cluster-up.sh started it and recorded it in the run dir's
+// pids file.
+type ClusterProcess struct {
 	env  *Env
+	name string
 	pid  int
 	argv []string
 }
 
-// KubeAPIServer finds the running kube-apiserver of the cluster and the exact
+// KubeAPIServer is the cluster's kube-apiserver.
+func (e *Env) KubeAPIServer(t testing.TB) *ClusterProcess { return e.Process(t, "kube-apiserver") }
+
+// Kwok is the cluster's kwok, which plays the kubelet and serves port-forwards.
+func (e *Env) Kwok(t testing.TB) *ClusterProcess { return e.Process(t, "kwok") }
+
+// Process finds the running cluster process recorded as name and the exact
 // command line it was started with (read from /proc, so a restart runs the
 // same binary with the same flags).
-func (e *Env) KubeAPIServer(t testing.TB) *APIServer {
+func (e *Env) Process(t testing.TB, name string) *ClusterProcess {
 	t.Helper()
-	pid, err := e.recordedPID("kube-apiserver")
+	pid, err := e.recordedPID(name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 	if err != nil {
-		t.Fatalf("reading the command line of kube-apiserver (pid %d): %v", pid, err)
+		t.Fatalf("reading the command line of %s (pid %d): %v", name, pid, err)
 	}
 	argv := strings.Split(strings.TrimRight(string(raw), "\x00"), "\x00")
-	if len(argv) == 0 || filepath.Base(argv[0]) != "kube-apiserver" {
-		t.Fatalf("pid %d recorded as kube-apiserver runs %q", pid, argv)
+	if len(argv) == 0 || filepath.Base(argv[0]) != name {
+		t.Fatalf("pid %d recorded as %s runs %q", pid, name, argv)
 	}
-	return &APIServer{env: e, pid: pid, argv: argv}
+	return &ClusterProcess{env: e, name: name, pid: pid, argv: argv}
 }
 
 func (e *Env) recordedPID(name string) (int, error) {
@@ -64,12 +72,12 @@ func (e *Env) recordedPID(name string) (int, error) {
 	return pid, nil
 }
 
-// Kill ends the API server with SIGKILL (as a crash or an OOM kill would) and
-// waits until the process is gone.
-func (a *APIServer) Kill(t testing.TB) {
+// Kill ends the process with SIGKILL (as a crash or an OOM kill would) and
+// waits until it is gone.
+func (a *ClusterProcess) Kill(t testing.TB) {
 	t.Helper()
 	if err := syscall.Kill(a.pid, syscall.SIGKILL); err != nil {
-		t.Fatalf("killing kube-apiserver (pid %d): %v", a.pid, err)
+		t.Fatalf("killing %s (pid %d): %v", a.name, a.pid, err)
 	}
 	Eventually(t, 30*time.Second, func() error {
 		st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", a.pid))
@@ -79,16 +87,16 @@ func (a *APIServer) Kill(t testing.TB) {
 		if f := strings.Fields(string(st)); len(f) > 2 && f[2] == "Z" {
 			return nil
 		}
-		return fmt.Errorf("kube-apiserver pid %d still running", a.pid)
+		return fmt.Errorf("%s pid %d still running", a.name, a.pid)
 	})
 }
 
-// Start runs the API server again with the same command line, appending to the
-// same log and recording the new PID (so hack/cluster-down.sh stops it), and
-// waits until it is ready.
-func (a *APIServer) Start(t testing.TB) {
+// Start runs the process again with the same command line, appending to the
+// same log and recording the new PID (so hack/cluster-down.sh stops it); the
+// API server is waited for until it is ready.
+func (a *ClusterProcess) Start(t testing.TB) {
 	t.Helper()
-	log, err := os.OpenFile(filepath.Join(a.env.Run, "logs", "kube-apiserver.log"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	log, err := os.OpenFile(filepath.Join(a.env.Run, "logs", a.name+".log"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +105,7 @@ func (a *APIServer) Start(t testing.TB) {
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("restarting kube-apiserver: %v", err)
+		t.Fatalf("restarting %s: %v", a.name, err)
 	}
 	a.pid = cmd.Process.Pid
 	go func() { _ = cmd.Wait() }() // reap it if it exits before the cluster goes down
@@ -105,17 +113,19 @@ func (a *APIServer) Start(t testing.TB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = fmt.Fprintf(pids, "kube-apiserver %d\n", a.pid)
+	_, err = fmt.Fprintf(pids, "%s %d\n", a.name, a.pid)
 	if cerr := pids.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.waitReady(t)
+	if a.name == "kube-apiserver" {
+		a.waitReady(t)
+	}
 }
 
-func (a *APIServer) waitReady(t testing.TB) {
+func (a *ClusterProcess) waitReady(t testing.TB) {
 	t.Helper()
 	ca, err := os.ReadFile(filepath.Join(a.env.Run, "pki", "ca.crt"))
 	if err != nil {
@@ -140,8 +150,8 @@ func (a *APIServer) waitReady(t testing.TB) {
 	})
 }
 
-// Addr is the host:port the API server listens on.
-func (a *APIServer) Addr() string {
+// Addr is the host:port the API server listens on (--bind-address, --secure-port).
+func (a *ClusterProcess) Addr() string {
 	host, port := "127.0.0.1", ""
 	for i, arg := range a.argv {
 		switch {

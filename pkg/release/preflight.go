@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/meshmon/meshmon/pkg/defaults"
 	"github.com/meshmon/meshmon/pkg/kube"
@@ -90,7 +91,7 @@ func PreflightFailures(results []PreflightResult) error {
 func Preflight(ctx context.Context, t *Target, o PreflightOptions) []PreflightResult {
 	reach := PreflightResult{Description: "can reach the Kubernetes API"}
 	if _, err := discovery.ToServerVersionInterfaceWithContext(t.Kube.Discovery()).ServerVersionWithContext(ctx); err != nil {
-		reach.Err = fmt.Errorf("%w; check that the cluster is running and that --context/--kubeconfig select it", err)
+		reach.Err = kube.Unreachable(apiHost(t.Kube), "", err)
 		// Everything else would fail the same way.
 		return []PreflightResult{reach}
 	}
@@ -282,4 +283,17 @@ func checkAccess(ctx context.Context, t *Target, o PreflightOptions) []Preflight
 	}
 	wg.Wait()
 	return results
+}
+
+// apiHost is the API server's address as the client dials it ("" when the client has no
+// REST client, as fakes do).
+func apiHost(kc kubernetes.Interface) string {
+	rc := kc.Discovery().RESTClient()
+	if rc == nil {
+		return ""
+	}
+	if u := rc.Get().URL(); u != nil {
+		return u.Host
+	}
+	return ""
 }

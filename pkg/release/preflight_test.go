@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/url"
 	"strings"
+	"syscall"
 	"testing"
 
 	"helm.sh/helm/v4/pkg/storage"
@@ -186,10 +188,12 @@ func TestPreflightStorageClasses(t *testing.T) {
 func TestPreflightUnreachable(t *testing.T) {
 	tg, kc := preflightTarget(t)
 	kc.PrependReactor("get", "version", func(k8stesting.Action) (bool, runtime.Object, error) {
-		return true, nil, errors.New("dial tcp 127.0.0.1:6443: connect: connection refused")
+		// What client-go returns when nothing listens.
+		return true, nil, &url.Error{Op: "Get", URL: "https://127.0.0.1:6443/version", Err: syscall.ECONNREFUSED}
 	})
 	results := Preflight(context.Background(), tg, defaultPreflight(t))
-	if len(results) != 1 || results[0].OK() || !strings.Contains(results[0].Err.Error(), "--context/--kubeconfig") {
+	if len(results) != 1 || results[0].OK() || !strings.Contains(results[0].Err.Error(), "--context/--kubeconfig") ||
+		!strings.Contains(results[0].Err.Error(), "Kubernetes API server") {
 		t.Errorf("unreachable cluster: %+v", results)
 	}
 }
