@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/meshmon/meshmon/e2e/framework"
 )
 
@@ -23,8 +25,10 @@ func TestFaults(t *testing.T) {
 		{"kube-apiserver killed during the release wait", apiServerKilledMidInstall},
 		{"meshmon SIGKILLed during the install wait", meshmonKilledMidInstall},
 		{"meshmon SIGKILLed during the upgrade wait", meshmonKilledMidUpgrade},
+		{"SIGINT during preflight", interruptedPreflight},
+		{"SIGINT during the release wait", interruptedReleaseWait},
 		{"API server slower than --request-timeout", slowAPIServer},
-		{"API server that accepts and never answers", stalledAPIServer},
+		{"API server that never answers one API group", stalledAPIServer},
 		{"Prometheus killed, port-forward streams dropped", prometheusKilledMidCheck},
 	} {
 		t.Run(row.name, func(t *testing.T) { row.run(t, framework.Current(t)) })
@@ -154,7 +158,7 @@ func meshmonKilledMidUpgrade(t *testing.T, env *framework.Env) {
 // up on each request.
 func slowAPIServer(t *testing.T, env *framework.Env) {
 	api := env.KubeAPIServer(t)
-	proxy := startProxy(t, api.Addr(), 2*time.Second, false)
+	proxy := startProxy(t, env, api.Addr(), 2*time.Second, "")
 	kcfg := proxy.kubeconfig(t, env, api.Addr())
 	start := time.Now()
 	r := env.Meshmon(t, "kubectl", "check", "--pre", "--kubeconfig", kcfg, "--request-timeout", "500ms")
@@ -167,11 +171,11 @@ func slowAPIServer(t *testing.T, env *framework.Env) {
 	}
 }
 
-// Row 5: an API server that accepts connections and never answers, with no
-// --request-timeout: each check attempt's own deadline must end it.
+// Row 5: an API server that never answers the storage API, with no --request-timeout:
+// the check's own deadline must end the storage check, and the others still pass.
 func stalledAPIServer(t *testing.T, env *framework.Env) {
 	api := env.KubeAPIServer(t)
-	proxy := startProxy(t, api.Addr(), 0, true)
+	proxy := startProxy(t, env, api.Addr(), 0, "/apis/storage.k8s.io/")
 	kcfg := proxy.kubeconfig(t, env, api.Addr())
 	p := startMeshmon(t, env, "check", "--pre", "--kubeconfig", kcfg)
 	p.wait(t, 3*time.Minute)
@@ -231,4 +235,64 @@ func prometheusKilledMidCheck(t *testing.T, env *framework.Env) {
 	if w.code != 0 {
 		t.Errorf("check --wait did not recover once Prometheus was back: exit %d\n%s", w.code, w.output())
 	}
+}
+
+// Row 3: SIGINT while preflight reads the cluster (made slow for real by a proxy that
+// holds every API answer 300ms): nothing is written, exit 130.
+func interruptedPreflight(t *testing.T, env *framework.Env) {
+	kc, _ := env.Clients(t)
+	const ns = "mm-fault-int-preflight"
+	volumeClass(t, kc, ns)
+	api := env.KubeAPIServer(t)
+	kcfg := startProxy(t, env, api.Addr(), 300*time.Millisecond, "").kubeconfig(t, env, api.Addr())
+	p := startMeshmon(t, env, append(installArgs(ns), "--kubeconfig", kcfg)...)
+	p.waitLine(t, "Checking the cluster")
+	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	p.wait(t, time.Minute)
+	t.Logf("install interrupted in preflight: exit %d after %s\n%s", p.code, p.took, p.output())
+	if p.code != 130 {
+		t.Errorf("exit %d, want 130", p.code)
+	}
+	if revs := revisions(t, kc, ns); len(revs) != 0 {
+		t.Errorf("an install interrupted in preflight wrote a release: %v", revs)
+	}
+	if pvcs, err := kc.CoreV1().PersistentVolumeClaims(ns).List(ctxT(t), metav1.ListOptions{}); err != nil || len(pvcs.Items) != 0 {
+		t.Errorf("an install interrupted in preflight created claims (%v): %d", err, len(pvcs.Items))
+	}
+}
+
+// Row 3: SIGINT while the release waits for its volume: the install is uninstalled
+// (the kept PVC stays), exit 130, and a rerun installs it on the same claim.
+func interruptedReleaseWait(t *testing.T, env *framework.Env) {
+	kc, _ := env.Clients(t)
+	const ns = "mm-fault-int-release"
+	volumeClass(t, kc, ns)
+	p := startMeshmon(t, env, installArgs(ns)...)
+	p.waitLine(t, "waiting for PVC prometheus-server")
+	uid := pvcUID(t, kc, ns)
+	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	p.wait(t, 2*time.Minute)
+	t.Logf("install interrupted in the release wait: exit %d after %s\n%s", p.code, p.took, p.output())
+	if p.code != 130 {
+		t.Errorf("exit %d, want 130", p.code)
+	}
+	if revs := revisions(t, kc, ns); len(revs) != 0 {
+		t.Errorf("the interrupted install left a release: %v", revs)
+	}
+	if deps, err := kc.AppsV1().Deployments(ns).List(ctxT(t), metav1.ListOptions{}); err != nil || len(deps.Items) != 0 {
+		t.Errorf("the interrupted install left Deployments (%v): %d", err, len(deps.Items))
+	}
+	freeVolume(t, kc, ns)
+	env.MustMeshmon(t, "kubectl", installArgs(ns)...)
+	if revs := revisions(t, kc, ns); !slices.Equal(revs, []string{"v1=deployed"}) {
+		t.Errorf("after the rerun: %v", revs)
+	}
+	if got := pvcUID(t, kc, ns); got != uid {
+		t.Errorf("PVC prometheus-server is a new one: UID %s, was %s", got, uid)
+	}
+	noOrphans(t, kc, ns)
 }

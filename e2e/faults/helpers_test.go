@@ -9,9 +9,15 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
+	"log"
 	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -245,95 +251,68 @@ func (p *proc) output() string {
 	return p.out.String()
 }
 
-// stallProxy is a loopback TCP proxy in front of the API server. With a delay it
-// holds every chunk the server sends for that long; stalled, it accepts
-// connections and never forwards a byte.
-type stallProxy struct {
-	ln      net.Listener
-	target  string
-	delay   time.Duration
-	stalled bool
+// slowProxy is a loopback HTTPS proxy in front of the API server (serving the API
+// server's own certificate, forwarding as the admin user). It holds every request for
+// delay, and never answers a request whose path starts with stall (it waits for the
+// client to give up).
+type slowProxy struct {
+	addr string
 }
 
-func startProxy(t *testing.T, target string, delay time.Duration, stalled bool) *stallProxy {
+func startProxy(t *testing.T, env *framework.Env, target string, delay time.Duration, stall string) *slowProxy {
 	t.Helper()
+	pki := filepath.Join(env.Run, "pki")
+	serving, err := tls.LoadX509KeyPair(filepath.Join(pki, "apiserver.crt"), filepath.Join(pki, "apiserver.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := tls.LoadX509KeyPair(filepath.Join(pki, "admin.crt"), filepath.Join(pki, "admin.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := os.ReadFile(filepath.Join(pki, "ca.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca)
+	up, err := url.Parse("https://" + target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(up)
+	rp.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{admin}, MinVersion: tls.VersionTLS12}}
+	rp.ErrorLog = log.New(io.Discard, "", 0)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if stall != "" && strings.HasPrefix(r.URL.Path, stall) {
+			<-r.Context().Done()
+			return
+		}
+		select {
+		case <-time.After(delay):
+		case <-r.Context().Done():
+			return
+		}
+		rp.ServeHTTP(w, r)
+	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &stallProxy{ln: ln, target: target, delay: delay, stalled: stalled}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				p.serve(c, &mu, &conns)
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		_ = ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			_ = c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	return p
-}
-
-func (p *stallProxy) serve(c net.Conn, mu *sync.Mutex, conns *[]net.Conn) {
-	defer func() { _ = c.Close() }()
-	if p.stalled {
-		_, _ = io.Copy(io.Discard, c)
-		return
-	}
-	up, err := net.Dial("tcp", p.target)
-	if err != nil {
-		return
-	}
-	mu.Lock()
-	*conns = append(*conns, up)
-	mu.Unlock()
-	defer func() { _ = up.Close() }()
-	go func() {
-		_, _ = io.Copy(up, c)
-		_ = up.Close()
-	}()
-	buf := make([]byte, 32*1024)
-	for {
-		n, err := up.Read(buf)
-		if n > 0 {
-			time.Sleep(p.delay)
-			if _, werr := c.Write(buf[:n]); werr != nil {
-				return
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
+	srv := &http.Server{Handler: h, TLSConfig: &tls.Config{Certificates: []tls.Certificate{serving}, MinVersion: tls.VersionTLS12}, ReadHeaderTimeout: time.Minute}
+	go func() { _ = srv.ServeTLS(ln, "", "") }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return &slowProxy{addr: ln.Addr().String()}
 }
 
 // kubeconfig writes a copy of the admin kubeconfig whose server is the proxy.
-func (p *stallProxy) kubeconfig(t *testing.T, env *framework.Env, apiAddr string) string {
+func (p *slowProxy) kubeconfig(t *testing.T, env *framework.Env, apiAddr string) string {
 	t.Helper()
 	b, err := os.ReadFile(env.Kubeconfig)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := strings.Replace(string(b), "https://"+apiAddr, "https://"+p.ln.Addr().String(), 1)
+	s := strings.Replace(string(b), "https://"+apiAddr, "https://"+p.addr, 1)
 	if s == string(b) {
 		t.Fatalf("kubeconfig %s has no server https://%s", env.Kubeconfig, apiAddr)
 	}
