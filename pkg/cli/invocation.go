@@ -86,6 +86,12 @@ func (inv *invocation) complete(_ *cobra.Command) error {
 		if err := fs.Set("v", "6"); err != nil {
 			return fmt.Errorf("enabling verbose logging: %w", err)
 		}
+	} else {
+		// client-go's watches log every reconnect (an API server restarting mid-install)
+		// through klog straight to stderr, between meshmon's progress lines; meshmon
+		// reports what matters itself.
+		klog.LogToStderr(false)
+		klog.SetOutput(io.Discard)
 	}
 	return nil
 }

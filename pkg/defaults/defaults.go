@@ -48,6 +48,9 @@ const (
 	Timeout = 5 * time.Minute
 	// CheckWait is how long install's final checks may wait for Prometheus to scrape.
 	CheckWait = 2 * time.Minute
+	// PreflightCheckTimeout bounds each preflight check's reads of the cluster, so an
+	// API server that stops answering fails that check instead of hanging install.
+	PreflightCheckTimeout = 30 * time.Second
 	// CompletionTimeout bounds the cluster lookups behind shell completion.
 	CompletionTimeout = 5 * time.Second
 )

@@ -143,15 +143,21 @@ func (c *Clients) ServerVersion(ctx context.Context) (*version.Info, error) {
 }
 
 // Unreachable explains a failed first contact with the API server.
-func Unreachable(host, context string, err error) error {
+func Unreachable(host, kubeContext string, err error) error {
 	var ne net.Error
 	var ue *url.Error
-	ctx := ""
-	if context != "" {
-		ctx = fmt.Sprintf(" (context %q)", context)
+	where := ""
+	if host != "" {
+		where = " at " + host
+	}
+	if kubeContext != "" {
+		where += fmt.Sprintf(" (context %q)", kubeContext)
+	}
+	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+		return fmt.Errorf("the Kubernetes API server%s did not answer in time: %w; check that the cluster is running and reachable (a slow link needs a larger --request-timeout)", where, err)
 	}
 	if errors.As(err, &ne) || errors.As(err, &ue) {
-		return fmt.Errorf("cannot reach the Kubernetes API server at %s%s: %w; check that the cluster is running and that --context/--kubeconfig select it", host, ctx, err)
+		return fmt.Errorf("cannot reach the Kubernetes API server%s: %w; check that the cluster is running and that --context/--kubeconfig select it", where, err)
 	}
-	return fmt.Errorf("querying the Kubernetes API server at %s%s: %w", host, ctx, err)
+	return fmt.Errorf("querying the Kubernetes API server%s: %w", where, err)
 }

@@ -6,12 +6,14 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/meshmon/meshmon/pkg/defaults"
 	"github.com/meshmon/meshmon/pkg/kube"
@@ -32,6 +34,9 @@ type PreflightOptions struct {
 	Manifest string
 	// Mapper resolves kinds outside meshmon's built-in table; may be nil.
 	Mapper meta.RESTMapper
+	// CheckTimeout bounds each check's reads of the cluster; defaults.PreflightCheckTimeout
+	// when zero.
+	CheckTimeout time.Duration
 	// Repair means a release stuck pending will be repaired, so it is no failure.
 	Repair bool
 	// Extra are permissions later install steps need (e.g. patching linkerd-viz).
@@ -88,32 +93,56 @@ func PreflightFailures(results []PreflightResult) error {
 // not stuck pending. Every result is returned, failed or not, so they can be reported
 // together or rendered as checks.
 func Preflight(ctx context.Context, t *Target, o PreflightOptions) []PreflightResult {
+	d := o.CheckTimeout
+	if d <= 0 {
+		d = defaults.PreflightCheckTimeout
+	}
+	one := func(f func(context.Context) PreflightResult) []PreflightResult {
+		return within(ctx, d, func(c context.Context) []PreflightResult { return []PreflightResult{f(c)} })
+	}
 	reach := PreflightResult{Description: "can reach the Kubernetes API"}
-	if _, err := discovery.ToServerVersionInterfaceWithContext(t.Kube.Discovery()).ServerVersionWithContext(ctx); err != nil {
-		reach.Err = fmt.Errorf("%w; check that the cluster is running and that --context/--kubeconfig select it", err)
+	if err := within(ctx, d, func(c context.Context) error {
+		_, err := discovery.ToServerVersionInterfaceWithContext(t.Kube.Discovery()).ServerVersionWithContext(c)
+		return err
+	}); err != nil {
+		reach.Err = kube.Unreachable(apiHost(t.Kube), "", err)
 		// Everything else would fail the same way.
 		return []PreflightResult{reach}
 	}
 	results := []PreflightResult{reach}
-	results = append(results, checkLinkerd(ctx, t, o.LinkerdNamespace))
-	results = append(results, checkNamespace(ctx, t, o.VizNamespace, "linkerd-viz namespace "+o.VizNamespace+" exists",
-		"linkerd-viz is not installed there; install it (linkerd viz install | kubectl apply -f -) or name its namespace with --viz-namespace"))
+	results = append(results, one(func(c context.Context) PreflightResult { return checkLinkerd(c, t, o.LinkerdNamespace) })...)
+	results = append(results, one(func(c context.Context) PreflightResult {
+		return checkNamespace(c, t, o.VizNamespace, "linkerd-viz namespace "+o.VizNamespace+" exists",
+			"linkerd-viz is not installed there; install it (linkerd viz install | kubectl apply -f -) or name its namespace with --viz-namespace")
+	})...)
 	if t.Namespace != o.VizNamespace {
-		results = append(results, checkNamespace(ctx, t, t.Namespace, "namespace "+t.Namespace+" exists",
-			"create it (kubectl create namespace "+t.Namespace+") or install into another one with -n"))
+		results = append(results, one(func(c context.Context) PreflightResult {
+			return checkNamespace(c, t, t.Namespace, "namespace "+t.Namespace+" exists",
+				"create it (kubectl create namespace "+t.Namespace+") or install into another one with -n")
+		})...)
 	}
-	if r, ok := checkStorageClass(ctx, t, o.StorageClass); ok {
-		results = append(results, r)
-	}
+	results = append(results, within(ctx, d, func(c context.Context) []PreflightResult {
+		if r, ok := checkStorageClass(c, t, o.StorageClass); ok {
+			return []PreflightResult{r}
+		}
+		return nil
+	})...)
 	if o.StorageSize != "" {
-		results = append(results, checkVolumes(ctx, t, o)...)
+		results = append(results, within(ctx, d, func(c context.Context) []PreflightResult { return checkVolumes(c, t, o) })...)
 	}
 	results = append(results, checkPending(t, o.Repair))
-	results = append(results, checkAccess(ctx, t, o)...)
+	results = append(results, within(ctx, d, func(c context.Context) []PreflightResult { return checkAccess(c, t, o) })...)
 	for _, step := range o.Steps {
-		results = append(results, step(ctx))
+		results = append(results, one(step)...)
 	}
 	return results
+}
+
+// within runs f with its own deadline d under ctx.
+func within[T any](ctx context.Context, d time.Duration, f func(context.Context) T) T {
+	c, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	return f(c)
 }
 
 func checkLinkerd(ctx context.Context, t *Target, ns string) PreflightResult {
@@ -282,4 +311,17 @@ func checkAccess(ctx context.Context, t *Target, o PreflightOptions) []Preflight
 	}
 	wg.Wait()
 	return results
+}
+
+// apiHost is the API server's address as the client dials it ("" when the client has no
+// REST client, as fakes do).
+func apiHost(kc kubernetes.Interface) string {
+	rc := kc.Discovery().RESTClient()
+	if rc == nil {
+		return ""
+	}
+	if u := rc.Get().URL(); u != nil {
+		return u.Host
+	}
+	return ""
 }

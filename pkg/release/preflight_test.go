@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/url"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"helm.sh/helm/v4/pkg/storage"
 	"helm.sh/helm/v4/pkg/storage/driver"
@@ -186,10 +189,12 @@ func TestPreflightStorageClasses(t *testing.T) {
 func TestPreflightUnreachable(t *testing.T) {
 	tg, kc := preflightTarget(t)
 	kc.PrependReactor("get", "version", func(k8stesting.Action) (bool, runtime.Object, error) {
-		return true, nil, errors.New("dial tcp 127.0.0.1:6443: connect: connection refused")
+		// What client-go returns when nothing listens.
+		return true, nil, &url.Error{Op: "Get", URL: "https://127.0.0.1:6443/version", Err: syscall.ECONNREFUSED}
 	})
 	results := Preflight(context.Background(), tg, defaultPreflight(t))
-	if len(results) != 1 || results[0].OK() || !strings.Contains(results[0].Err.Error(), "--context/--kubeconfig") {
+	if len(results) != 1 || results[0].OK() || !strings.Contains(results[0].Err.Error(), "--context/--kubeconfig") ||
+		!strings.Contains(results[0].Err.Error(), "Kubernetes API server") {
 		t.Errorf("unreachable cluster: %+v", results)
 	}
 }
@@ -290,5 +295,32 @@ func TestPreflightExistingVolume(t *testing.T) {
 	tg, _ := preflightTarget(t)
 	if r := checkVolumes(context.Background(), tg, PreflightOptions{StorageSize: "20Gi"}); len(r) != 0 {
 		t.Errorf("no volume yet, yet %+v", r)
+	}
+}
+
+// A check whose reads never return (an API server that stops answering) ends at its own
+// deadline with the deadline error, and the checks after it still run.
+func TestPreflightCheckDeadline(t *testing.T) {
+	tg, kc := preflightTarget(t, healthyCluster(t)...)
+	allowAccess(kc, func(authv1.SelfSubjectAccessReviewSpec) bool { return true })
+	o := defaultPreflight(t)
+	o.CheckTimeout = 50 * time.Millisecond
+	ran := false
+	o.Steps = []func(context.Context) PreflightResult{
+		func(ctx context.Context) PreflightResult {
+			<-ctx.Done()
+			return PreflightResult{Description: "stalled", Err: ctx.Err()}
+		},
+		func(ctx context.Context) PreflightResult {
+			ran = ctx.Err() == nil
+			return PreflightResult{Description: "after"}
+		},
+	}
+	f := failed(Preflight(context.Background(), tg, o))
+	if !strings.Contains(f["stalled"], "context deadline exceeded") {
+		t.Errorf("the stalled check: %q (all failures: %v)", f["stalled"], f)
+	}
+	if !ran {
+		t.Error("the check after the stalled one ran with an expired context")
 	}
 }
