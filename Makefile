@@ -36,15 +36,19 @@ unit:
 e2e: deps provision
 	$(GO) test -tags e2e -count=1 -timeout $(E2E_TIMEOUT) ./e2e/...
 
-## docs: regenerate the command reference in docs/commands from the cobra tree
+## docs: regenerate the command reference in docs/commands from the cobra tree, and the
+## least-privilege roles in docs/rbac from the permission lists in the code
 docs:
 	$(GO) run ./hack/tools/gendocs -out docs/commands
+	$(GO) run ./hack/tools/genrbac -out docs/rbac
 
-## docs-check: fail when docs/commands differs from what `make docs` writes
+## docs-check: fail when docs/commands or docs/rbac differs from what `make docs` writes
 docs-check:
 	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
 	  $(GO) run ./hack/tools/gendocs -out "$$tmp" || exit 1; \
-	  diff -ru docs/commands "$$tmp" || { echo "docs/commands is stale: run 'make docs'"; exit 1; }
+	  diff -ru docs/commands "$$tmp" || { echo "docs/commands is stale: run 'make docs'"; exit 1; }; \
+	  mkdir "$$tmp/rbac" && $(GO) run ./hack/tools/genrbac -out "$$tmp/rbac" || exit 1; \
+	  diff -ru docs/rbac "$$tmp/rbac" || { echo "docs/rbac is stale: run 'make docs'"; exit 1; }
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
