@@ -126,6 +126,32 @@ func testPublishedRBAC(t *testing.T, env *framework.Env) {
 		}
 	}
 
+	t.Run("a rejected bearer token is never printed", func(t *testing.T) {
+		const token = "meshmon-e2e-test-token-5d1c0a8f3b7e4692"
+		framework.RegisterSecret(t, token)
+		tokenKC := tokenKubeconfig(t, env, token)
+		before := framework.RecordedOutputs()
+		for _, args := range [][]string{
+			{"check", "--verbose", "-o", "short"},
+			{"check", "--verbose", "-o", "json"},
+			{"install", "--verbose", "--chart", framework.TestChart(t, "prometheus"), "--dry-run"},
+			{"federate", "list", "--verbose"},
+		} {
+			r := env.Meshmon(t, "kubectl", append(args, "--kubeconfig="+tokenKC)...)
+			if r.Code == 0 {
+				t.Errorf("%v with a token the API server does not know succeeded:\n%s", args, r.Stdout)
+			}
+			if !strings.Contains(r.Stdout+r.Stderr, "nauthorized") && !strings.Contains(r.Stdout+r.Stderr, "credentials") {
+				t.Errorf("%v: the refusal does not say the credentials were rejected:\n%s%s", args, r.Stdout, r.Stderr)
+			}
+		}
+		if framework.RecordedOutputs() == before {
+			t.Fatal("the runs were not recorded for the secret scan")
+		}
+		// The same token given as a flag.
+		env.Meshmon(t, "kubectl", "check", "--verbose", "--kubeconfig="+tokenKC, "--token="+token)
+	})
+
 	t.Run("without a role", func(t *testing.T) {
 		r := env.Meshmon(t, "kubectl", "check", limited, "-o", "short")
 		if r.Code == 0 || !strings.Contains(r.Stdout+r.Stderr, "forbidden") && !permissionText.MatchString(r.Stdout+r.Stderr) {
@@ -175,6 +201,26 @@ func testPublishedRBAC(t *testing.T, env *framework.Env) {
 			t.Errorf("install with the check role does not say which permission it needs:\n%s%s", r.Stdout, r.Stderr)
 		}
 	})
+}
+
+// tokenKubeconfig is the admin kubeconfig's cluster with a user that has only a bearer
+// token, which this API server (client certificates only) rejects.
+func tokenKubeconfig(t *testing.T, env *framework.Env, token string) string {
+	t.Helper()
+	cfg, err := clientcmd.LoadFromFile(env.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, u := range cfg.AuthInfos {
+		u.ClientCertificate, u.ClientKey, u.ClientCertificateData, u.ClientKeyData = "", "", nil, nil
+		u.Token = token
+		cfg.AuthInfos[name] = u
+	}
+	path := filepath.Join(t.TempDir(), "token.kubeconfig")
+	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 type checkFailed struct{ r framework.Result }
