@@ -92,7 +92,9 @@ func (e *Env) Exec(t testing.TB, env []string, name string, args ...string) Resu
 // "linkerd") from this run's build.
 func (e *Env) Meshmon(t testing.TB, host string, args ...string) Result {
 	t.Helper()
-	return e.Exec(t, nil, filepath.Join(e.Bin, host+"-meshmon"), args...)
+	r := e.Exec(t, nil, filepath.Join(e.Bin, host+"-meshmon"), args...)
+	record(host+"-meshmon "+strings.Join(args, " "), r)
+	return r
 }
 
 // MustMeshmon is Meshmon that fails the test on a non-zero exit.

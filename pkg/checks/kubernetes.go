@@ -139,7 +139,13 @@ func (e *Env) neededAccess(ctx context.Context) []access {
 			viz = defaults.VizNamespace
 		}
 	}
-	lnk := e.opts.LinkerdNamespace
+	return accessList(ns, viz, e.opts.LinkerdNamespace, e.opts.PrometheusURL == "", e.opts.DashboardURL == "")
+}
+
+// accessList is what the health checks do with Prometheus in ns, linkerd-viz in viz and
+// the control plane in lnk; portForwardProm and portForwardDash say whether they reach
+// Prometheus and the dashboard through a port-forward (no --prometheus-url/--dashboard-url).
+func accessList(ns, viz, lnk string, portForwardProm, portForwardDash bool) []access {
 	needs := []access{
 		{"get", "", "configmaps", "", lnk, "read linkerd-config"},
 		{"get", "", "namespaces", "", "", "find linkerd-viz"},
@@ -154,13 +160,45 @@ func (e *Env) neededAccess(ctx context.Context) []access {
 		{"list", policy.Group, "servers", "", ns, "check the Prometheus Server policy"},
 		{"list", policy.Group, "authorizationpolicies", "", ns, "check who may query Prometheus"},
 	}
-	if e.opts.PrometheusURL == "" {
+	if portForwardProm {
 		needs = append(needs, access{"create", "", "pods", "portforward", ns, "reach Prometheus"})
 	}
-	if e.opts.DashboardURL == "" {
+	if portForwardDash {
 		needs = append(needs, access{"create", "", "pods", "portforward", viz, "reach the dashboard"})
 	}
 	return needs
+}
+
+// RequiredAccess is what the whole check suite needs, one permission per entry, for
+// Prometheus in namespace, linkerd-viz in vizNamespace and Linkerd in linkerdNamespace,
+// reaching Prometheus and the dashboard through port-forwards: the published check role
+// (docs/rbac/check.yaml) is generated from it.
+func RequiredAccess(namespace, vizNamespace, linkerdNamespace string) []kube.Access {
+	var out []kube.Access
+	for _, a := range append(accessList(namespace, vizNamespace, linkerdNamespace, true, true), alsoRead(namespace)...) {
+		out = append(out, kube.Access{Group: a.group, Resource: a.resource, Subresource: a.subresource, Namespace: a.namespace, Verbs: []string{a.verb}, Why: a.why})
+	}
+	return out
+}
+
+// alsoRead are further reads of the suite with Prometheus in ns. The RBAC check does not
+// ask about them (each question is one more API request); the check that reads one
+// reports a refusal itself, with the permission text of kube.ExplainAPIError.
+func alsoRead(ns string) []access {
+	return []access{
+		{"get", "", "services", "", "", "find the Services the scrape jobs and the dashboard use"},
+		{"get", "", "endpoints", "", "", "check that Services have ready endpoints"},
+		{"get", "", "pods", "", "", "read the Prometheus pod"},
+		{"get", "apps", "deployments", "", ns, "read the Prometheus server"},
+		{"list", "apps", "statefulsets", "", ns, "find a StatefulSet Prometheus server"},
+		{"get", "apps", "statefulsets", "", ns, "read a StatefulSet Prometheus server"},
+		{"get", "", "serviceaccounts", "", "", "check that the service accounts the policy authorizes exist"},
+		{"get", policy.Group, "meshtlsauthentications", "", ns, "read the identities the policy lets in"},
+		{"get", policy.Group, "networkauthentications", "", ns, "read the networks the policy lets in"},
+		{"get", "storage.k8s.io", "storageclasses", "", "", "check the volume's storage class"},
+		{"list", "monitoring.coreos.com", "servicemonitors", "", "", "find prometheus-operator scrape configs that miss the mesh"},
+		{"list", "monitoring.coreos.com", "prometheuses", "", "", "find prometheus-operator servers"},
+	}
 }
 
 func (e *Env) checkRBAC(ctx context.Context) error {

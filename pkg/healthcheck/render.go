@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/fatih/color"
 )
@@ -83,7 +85,8 @@ func (p *Printer) Category(c CategoryResult) {
 	if p.format == FormatShort && p.printed > 0 {
 		b.WriteString("\n")
 	}
-	fmt.Fprintf(&b, "%s\n%s\n", c.Name, strings.Repeat("-", len(c.Name)))
+	name := printable(c.Name, false)
+	fmt.Fprintf(&b, "%s\n%s\n", name, strings.Repeat("-", len(name)))
 	for _, res := range shown {
 		p.writeResult(&b, res)
 	}
@@ -95,15 +98,15 @@ func (p *Printer) Category(c CategoryResult) {
 }
 
 func (p *Printer) writeResult(b *strings.Builder, res Result) {
-	fmt.Fprintf(b, "%s %s\n", p.symbols.of(res.Status), description(res))
+	fmt.Fprintf(b, "%s %s\n", p.symbols.of(res.Status), printable(description(res), true))
 	if res.Err == nil {
 		return
 	}
 	// Like linkerd, only the first line is indented: multi-line errors
 	// bring their own indentation (linkerd uses "\n\t").
-	fmt.Fprintf(b, "    %s\n", res.Err)
+	fmt.Fprintf(b, "    %s\n", printable(res.Err.Error(), true))
 	if res.HintURL != "" {
-		fmt.Fprintf(b, "    see %s for hints\n", res.HintURL)
+		fmt.Fprintf(b, "    see %s for hints\n", printable(res.HintURL, false))
 	}
 }
 
@@ -181,6 +184,36 @@ func description(res Result) string {
 		return res.Description
 	}
 	return res.Description + "\n" + res.Detail
+}
+
+// printable makes text from checks safe for a terminal: errors often quote what the
+// cluster or a scrape target said, so a control character (an ANSI escape, a carriage
+// return, a backspace) is written escaped (\x1b) instead of acting on the terminal, and
+// invalid UTF-8 becomes U+FFFD. Tabs stay, and newlines where the text may span lines.
+// The JSON output needs none of this: encoding/json escapes control characters.
+func printable(s string, multiline bool) string {
+	clean := true
+	for _, r := range s {
+		if r == utf8.RuneError || (unicode.IsControl(r) && r != '\t' && (r != '\n' || !multiline)) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range strings.ToValidUTF8(s, "\uFFFD") {
+		switch {
+		case r == '\t' || (r == '\n' && multiline) || !unicode.IsControl(r):
+			b.WriteRune(r)
+		case r < 0x100:
+			fmt.Fprintf(&b, "\\x%02x", r)
+		default:
+			fmt.Fprintf(&b, "\\u%04x", r)
+		}
+	}
+	return b.String()
 }
 
 func (p *Printer) write(s string) {

@@ -3,6 +3,7 @@ package install
 import (
 	"context"
 
+	"github.com/meshmon/meshmon/pkg/checks"
 	"github.com/meshmon/meshmon/pkg/healthcheck"
 	"github.com/meshmon/meshmon/pkg/kube"
 	"github.com/meshmon/meshmon/pkg/policy"
@@ -106,4 +107,20 @@ func preflightCategory(results []release.PreflightResult) healthcheck.Category {
 		})
 	}
 	return cat
+}
+
+// RequiredAccess is what a default install (every step, the chart's usual objects) into
+// namespace does, with linkerd-viz in vizNS and Linkerd in linkerdNS: the release's writes
+// that preflight checks, the viz and policy steps, granting Prometheus its ClusterRole, and
+// the checks it ends with. The published install role (docs/rbac/install.yaml) is
+// generated from it.
+func RequiredAccess(namespace, vizNS, linkerdNS string) ([]kube.Access, error) {
+	a, err := release.ChartAccess(context.Background(), "", namespace, nil)
+	if err != nil {
+		return nil, err
+	}
+	a = append(a, meshAccess(vizNS, linkerdNS, meshSteps{viz: true, heartbeat: true, policy: true})...)
+	a = append(a, kube.Access{Group: "rbac.authorization.k8s.io", Resource: "clusterroles", Verbs: []string{"escalate", "bind"},
+		Why: "to grant Prometheus its ClusterRole (reading pods, services and endpoints cluster-wide) without holding those permissions yourself"})
+	return append(a, checks.RequiredAccess(namespace, vizNS, linkerdNS)...), nil
 }

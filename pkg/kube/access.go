@@ -17,6 +17,8 @@ import (
 type Access struct {
 	Group    string
 	Resource string
+	// Subresource, e.g. "portforward" of pods; empty for the resource itself.
+	Subresource string
 	// Namespace is where; empty for cluster-scoped resources.
 	Namespace string
 	Verbs     []string
@@ -36,10 +38,14 @@ func (a Access) Description() string {
 }
 
 func (a Access) resourceName() string {
-	if a.Group == "" {
-		return a.Resource
+	name := a.Resource
+	if a.Group != "" {
+		name += "." + a.Group
 	}
-	return a.Resource + "." + a.Group
+	if a.Subresource != "" {
+		name += "/" + a.Subresource
+	}
+	return name
 }
 
 func joinAnd(items []string) string {
@@ -108,7 +114,7 @@ func (c *AccessChecker) Check(ctx context.Context, a Access) error {
 	for i, verb := range a.Verbs {
 		wg.Go(func() {
 			ok, err := c.allowed(ctx, authv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &authv1.ResourceAttributes{
-				Namespace: a.Namespace, Verb: verb, Group: a.Group, Resource: a.Resource,
+				Namespace: a.Namespace, Verb: verb, Group: a.Group, Resource: a.Resource, Subresource: a.Subresource,
 			}})
 			switch {
 			case err != nil:
