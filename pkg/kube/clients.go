@@ -23,6 +23,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	meshversion "github.com/meshmon/meshmon/pkg/version"
 )
 
 // QPS and Burst replace client-go's 5/10 defaults, which throttle a check
@@ -41,7 +43,7 @@ func NewConfigFlags() *genericclioptions.ConfigFlags {
 		WithWrapConfigFn(func(c *rest.Config) *rest.Config {
 			c.QPS = QPS
 			c.Burst = Burst
-			c.UserAgent = rest.DefaultKubernetesUserAgent() + " meshmon"
+			c.UserAgent = meshversion.UserAgent()
 			return c
 		})
 }
