@@ -28,6 +28,15 @@ func (e *Env) promTargets(ctx context.Context) (prom.TargetSummary, error) {
 	})
 }
 
+func (e *Env) droppedTargets(ctx context.Context) (map[string]int, error) {
+	pc, err := e.Prometheus(ctx)
+	if err != nil {
+		return nil, err
+	}
+	d, err := pc.DroppedTargets(ctx)
+	return d, e.promErr(err)
+}
+
 // jobTargets returns the targets of a Linkerd job under its current or legacy name.
 func jobTargets(ts prom.TargetSummary, job string) (prom.JobTargets, bool) {
 	if j, ok := ts.Job(job); ok {
@@ -80,9 +89,20 @@ func (e *Env) checkTargetsPresent(ctx context.Context) error {
 		return err
 	}
 	var problems, counts []string
+	var dropped map[string]int
 	for _, name := range scrape.LinkerdJobNames() {
 		j, _ := jobTargets(ts, name)
 		n := len(j.Targets)
+		if n == 0 && name != scrape.JobLinkerdMulticluster && dropped == nil {
+			// Only now are the dropped targets worth their bytes: they say
+			// whether the job discovers pods its relabel rules then drop.
+			if dropped, err = e.droppedTargets(ctx); err != nil {
+				return err
+			}
+		}
+		if j.Dropped == 0 {
+			j.Dropped = dropped[name]
+		}
 		if n > 0 {
 			counts = append(counts, fmt.Sprintf("%s: %d %s", name, n, plural(n, "target", "targets")))
 			continue
