@@ -3,8 +3,8 @@ package prom
 import (
 	"context"
 	"encoding/json"
-	"net/url"
 	"maps"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
