@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"time"
 
 	"helm.sh/helm/v4/pkg/action"
 	releasev1 "helm.sh/helm/v4/pkg/release/v1"
@@ -215,9 +216,20 @@ func (e *Env) Clients(ctx context.Context) (*Clients, error) {
 		if c == nil || c.Kube == nil {
 			return nil, errors.New("no Kubernetes client configured")
 		}
-		return c, nil
+		// Checks read the same Deployments, Namespaces and discovery
+		// documents; within one pass over the suite they share one read.
+		shared := *c
+		shared.Kube = kube.SharedReads(c.Kube, sharedReadTTL)
+		if c.Dynamic != nil {
+			shared.Dynamic = kube.SharedDynamicReads(c.Dynamic, sharedReadTTL)
+		}
+		return &shared, nil
 	})
 }
+
+// sharedReadTTL is how long one read is shared: well under the pause before
+// a retried check (healthcheck.DefaultRetryInterval), so a retry reads anew.
+const sharedReadTTL = 500 * time.Millisecond
 
 func (e *Env) kube(ctx context.Context) (kubernetes.Interface, error) {
 	c, err := e.Clients(ctx)

@@ -334,6 +334,21 @@ func newFixtureWithPods(t testing.TB, appPods int) *fixture {
 		f.mu.Unlock()
 		return true, r, nil
 	})
+	// A namespace's rules review grants everything unless something is denied
+	// there; then it grants nothing, and the SelfSubjectAccessReviews decide.
+	f.kube.PrependReactor("create", "selfsubjectrulesreviews", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		r := a.(k8stesting.CreateAction).GetObject().(*authv1.SelfSubjectRulesReview).DeepCopy()
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		for d := range f.denied {
+			if strings.HasSuffix(d, " "+r.Spec.Namespace) {
+				r.Status.Incomplete = true
+				return true, r, nil
+			}
+		}
+		r.Status.ResourceRules = []authv1.ResourceRule{{Verbs: []string{"*"}, APIGroups: []string{"*"}, Resources: []string{"*"}}}
+		return true, r, nil
+	})
 	listKinds := map[schema.GroupVersionResource]string{}
 	for kind, gvr := range kindResource {
 		listKinds[gvr] = kind + "List"

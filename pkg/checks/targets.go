@@ -17,10 +17,6 @@ import (
 	"github.com/meshmon/meshmon/pkg/scrape"
 )
 
-// Pods are listed in pages of this size: large enough for few requests,
-// small enough to keep each answer bounded on a big cluster.
-const podPageSize = 500
-
 func (e *Env) promTargets(ctx context.Context) (prom.TargetSummary, error) {
 	return e.targets.get(ctx, func(ctx context.Context) (prom.TargetSummary, error) {
 		pc, err := e.Prometheus(ctx)
@@ -30,6 +26,15 @@ func (e *Env) promTargets(ctx context.Context) (prom.TargetSummary, error) {
 		ts, err := pc.Targets(ctx)
 		return ts, e.promErr(err)
 	})
+}
+
+func (e *Env) droppedTargets(ctx context.Context) (map[string]int, error) {
+	pc, err := e.Prometheus(ctx)
+	if err != nil {
+		return nil, err
+	}
+	d, err := pc.DroppedTargets(ctx)
+	return d, e.promErr(err)
 }
 
 // jobTargets returns the targets of a Linkerd job under its current or legacy name.
@@ -84,9 +89,20 @@ func (e *Env) checkTargetsPresent(ctx context.Context) error {
 		return err
 	}
 	var problems, counts []string
+	var dropped map[string]int
 	for _, name := range scrape.LinkerdJobNames() {
 		j, _ := jobTargets(ts, name)
 		n := len(j.Targets)
+		if n == 0 && name != scrape.JobLinkerdMulticluster && dropped == nil {
+			// Only now are the dropped targets worth their bytes: they say
+			// whether the job discovers pods its relabel rules then drop.
+			if dropped, err = e.droppedTargets(ctx); err != nil {
+				return err
+			}
+		}
+		if j.Dropped == 0 {
+			j.Dropped = dropped[name]
+		}
 		if n > 0 {
 			counts = append(counts, fmt.Sprintf("%s: %d %s", name, n, plural(n, "target", "targets")))
 			continue
@@ -148,8 +164,11 @@ func orUnknownErr(s string) string {
 	return s
 }
 
-// meshedPods lists the running meshed pods of this control plane, in pages,
-// with one label selector: the request count grows with pages, not pods.
+// meshedPods lists the running meshed pods of this control plane in one
+// request, with one label selector: the request count does not grow with the
+// mesh (pages of 500 would cost one per 500 pods). The one answer is held
+// whole while it is read; meshmon's typed client asks for protobuf, a
+// fraction of JSON's size and decoding time, to keep that cheap.
 func (e *Env) meshedPods(ctx context.Context) ([]string, error) {
 	kc, err := e.kube(ctx)
 	if err != nil {
@@ -162,26 +181,20 @@ func (e *Env) meshedPods(ctx context.Context) ([]string, error) {
 	opts := metav1.ListOptions{
 		LabelSelector: linkerd.ControlPlaneNamespaceLabel + "=" + p.LinkerdNamespace,
 		FieldSelector: "status.phase!=Succeeded,status.phase!=Failed",
-		Limit:         podPageSize,
 	}
-	var out []string
-	for {
-		list, err := kc.CoreV1().Pods(e.opts.DataPlaneNamespace).List(ctx, opts)
-		if err != nil {
-			return nil, kube.ExplainAPIError("list", "pods", e.opts.DataPlaneNamespace, "", err)
+	list, err := kc.CoreV1().Pods(e.opts.DataPlaneNamespace).List(ctx, opts)
+	if err != nil {
+		return nil, kube.ExplainAPIError("list", "pods", e.opts.DataPlaneNamespace, "", err)
+	}
+	out := make([]string, 0, len(list.Items))
+	for i := range list.Items {
+		pod := &list.Items[i]
+		if pod.DeletionTimestamp != nil || pod.Status.PodIP == "" ||
+			pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+			continue
 		}
-		for i := range list.Items {
-			pod := &list.Items[i]
-			if pod.DeletionTimestamp != nil || pod.Status.PodIP == "" ||
-				pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
-				continue
-			}
-			if _, ok := proxyContainer(pod, p.ProxyContainerName); ok {
-				out = append(out, pod.Namespace+"/"+pod.Name)
-			}
-		}
-		if opts.Continue = list.Continue; opts.Continue == "" {
-			break
+		if _, ok := proxyContainer(pod, p.ProxyContainerName); ok {
+			out = append(out, pod.Namespace+"/"+pod.Name)
 		}
 	}
 	slices.Sort(out)

@@ -58,12 +58,24 @@ func joinAnd(items []string) string {
 	return strings.Join(items[:len(items)-1], ", ") + " and " + items[len(items)-1]
 }
 
-// AccessChecker asks the API server (SelfSubjectAccessReview) what the current user may do,
-// each question once.
+// AccessChecker asks the API server what the current user may do, each question once.
+// A namespaced question is first answered from one SelfSubjectRulesReview of its
+// namespace (a rule that allows it settles it); what the rules do not allow, or a
+// cluster-scoped question, goes to a SelfSubjectAccessReview. Rules are only additive
+// and a rules review may be incomplete (webhook authorizers), so only a SelfSubjectAccessReview
+// may say no: the rules review saves requests, it never decides a denial.
 type AccessChecker struct {
 	kc    kubernetes.Interface
 	mu    sync.Mutex
 	cache map[string]accessAnswer
+	rules map[string]*nsRules
+}
+
+// nsRules is the answer of one namespace's SelfSubjectRulesReview, fetched once.
+type nsRules struct {
+	once  sync.Once
+	rules []authv1.ResourceRule
+	err   error
 }
 
 type accessAnswer struct {
@@ -73,7 +85,65 @@ type accessAnswer struct {
 
 // NewAccessChecker returns a checker asking kc.
 func NewAccessChecker(kc kubernetes.Interface) *AccessChecker {
-	return &AccessChecker{kc: kc, cache: map[string]accessAnswer{}}
+	return &AccessChecker{kc: kc, cache: map[string]accessAnswer{}, rules: map[string]*nsRules{}}
+}
+
+// rulesAllow reports whether the namespace's rules review grants ra. A failed
+// review (an old API server, no permission to ask) allows nothing.
+func (c *AccessChecker) rulesAllow(ctx context.Context, ra *authv1.ResourceAttributes) bool {
+	c.mu.Lock()
+	r, ok := c.rules[ra.Namespace]
+	if !ok {
+		r = &nsRules{}
+		c.rules[ra.Namespace] = r
+	}
+	c.mu.Unlock()
+	r.once.Do(func() {
+		rev, err := c.kc.AuthorizationV1().SelfSubjectRulesReviews().Create(ctx, &authv1.SelfSubjectRulesReview{
+			Spec: authv1.SelfSubjectRulesReviewSpec{Namespace: ra.Namespace},
+		}, metav1.CreateOptions{})
+		if err != nil {
+			r.err = err
+			return
+		}
+		r.rules = rev.Status.ResourceRules
+	})
+	if r.err != nil {
+		return false
+	}
+	return RulesAllow(r.rules, ra)
+}
+
+// RulesAllow reports whether one of rules grants ra, with RBAC's matching:
+// "*" matches every verb, group and resource, "*/sub" every resource's
+// subresource sub, and a rule naming objects grants only those.
+func RulesAllow(rules []authv1.ResourceRule, ra *authv1.ResourceAttributes) bool {
+	res := ra.Resource
+	if ra.Subresource != "" {
+		res += "/" + ra.Subresource
+	}
+	for _, rule := range rules {
+		if !matchesAny(rule.Verbs, ra.Verb) || !matchesAny(rule.APIGroups, ra.Group) {
+			continue
+		}
+		if !matchesAny(rule.Resources, res) && (ra.Subresource == "" || !slices.Contains(rule.Resources, "*/"+ra.Subresource)) {
+			continue
+		}
+		if len(rule.ResourceNames) > 0 && (ra.Name == "" || !slices.Contains(rule.ResourceNames, ra.Name)) {
+			continue
+		}
+		return true
+	}
+	return false
+}
+
+func matchesAny(list []string, v string) bool {
+	return slices.Contains(list, "*") || slices.Contains(list, v)
+}
+
+// Allowed answers one question: may the current user do ra?
+func (c *AccessChecker) Allowed(ctx context.Context, ra authv1.ResourceAttributes) (bool, error) {
+	return c.allowed(ctx, authv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &ra})
 }
 
 func accessKey(spec authv1.SelfSubjectAccessReviewSpec) string {
@@ -93,6 +163,9 @@ func (c *AccessChecker) allowed(ctx context.Context, spec authv1.SelfSubjectAcce
 	c.mu.Unlock()
 	if ok {
 		return ans.allowed, ans.err
+	}
+	if ra := spec.ResourceAttributes; ra != nil && ra.Namespace != "" && c.rulesAllow(ctx, ra) {
+		return true, nil
 	}
 	r, err := c.kc.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, &authv1.SelfSubjectAccessReview{Spec: spec}, metav1.CreateOptions{})
 	ans = accessAnswer{err: err}

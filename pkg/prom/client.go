@@ -13,6 +13,8 @@ import (
 
 	"github.com/prometheus/client_golang/api"
 	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
+
+	"github.com/meshmon/meshmon/pkg/version"
 )
 
 // DefaultTimeout bounds each request when WithTimeout is not given.
@@ -43,9 +45,16 @@ func WithRoundTripper(rt http.RoundTripper) Option {
 	return func(o *options) { o.rt = rt }
 }
 
-// WithHeader adds a header to every request (e.g. Authorization for a proxied Prometheus).
+// WithHeader adds a header to every request (e.g. Authorization for a proxied Prometheus);
+// a User-Agent replaces meshmon's.
 func WithHeader(key, value string) Option {
-	return func(o *options) { o.header.Add(key, value) }
+	return func(o *options) {
+		if http.CanonicalHeaderKey(key) == "User-Agent" {
+			o.header.Set(key, value)
+			return
+		}
+		o.header.Add(key, value)
+	}
 }
 
 // WithTimeout bounds each single request; zero or negative means no bound beyond ctx.
@@ -65,7 +74,7 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 	u.Path = strings.TrimRight(u.Path, "/")
 	u.RawQuery, u.Fragment = "", ""
 
-	o := options{header: http.Header{}, timeout: DefaultTimeout}
+	o := options{header: http.Header{"User-Agent": {version.UserAgent()}}, timeout: DefaultTimeout}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -73,9 +82,7 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 	if rt == nil {
 		rt = http.DefaultTransport.(*http.Transport).Clone()
 	}
-	if len(o.header) > 0 {
-		rt = headerRoundTripper{next: rt, header: o.header}
-	}
+	rt = headerRoundTripper{next: rt, header: o.header}
 	c := &Client{base: u, http: &http.Client{Transport: rt}, timeout: o.timeout}
 
 	inner, err := api.NewClient(api.Config{Address: u.String(), Client: c.http})

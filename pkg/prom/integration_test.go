@@ -40,8 +40,8 @@ func TestRealPrometheus(t *testing.T) {
 		if down := ctrl.DownTargets(); ctrl.Up != 0 || len(down) != 1 || !strings.Contains(down[0].LastError, "connection refused") {
 			t.Errorf("linkerd-controller = %+v", ctrl)
 		}
-		if dr, _ := ts.Job("dropped"); dr.Dropped != 1 || len(dr.Targets) != 0 {
-			t.Errorf("dropped = %+v", dr)
+		if d, err := c.DroppedTargets(ctx); err != nil || d["dropped"] != 1 {
+			t.Errorf("dropped targets = %v, %v; want dropped: 1", d, err)
 		}
 		if fed, _ := ts.Job("federate-west"); fed.Up != 1 {
 			t.Errorf("federate-west = %+v", fed)

@@ -2,12 +2,15 @@ package prom
 
 import (
 	"context"
+	"encoding/json"
 	"maps"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
 
 	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	"github.com/prometheus/common/model"
 )
 
 // Target is one active scrape target.
@@ -65,15 +68,76 @@ func (s TargetSummary) Job(name string) (JobTargets, bool) {
 	return *j, true
 }
 
-// Targets reads /api/v1/targets and groups active and dropped targets by scrape pool.
+// Targets reads the active targets (/api/v1/targets?state=active) and groups
+// them by scrape pool. Dropped targets, most of the answer's bytes on a big
+// cluster (each with all its discovered labels), are not asked for: Dropped
+// stays 0; DroppedTargets counts them when a caller needs them.
 func (c *Client) Targets(ctx context.Context) (TargetSummary, error) {
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
-	r, err := c.api.Targets(ctx)
-	if err != nil {
-		return TargetSummary{}, c.wrap("GET /api/v1/targets", err)
+	var r struct {
+		Data struct {
+			Active []struct {
+				ScrapePool         string            `json:"scrapePool"`
+				Labels             map[string]string `json:"labels"`
+				ScrapeURL          string            `json:"scrapeUrl"`
+				Health             v1.HealthStatus   `json:"health"`
+				LastError          string            `json:"lastError"`
+				LastScrape         time.Time         `json:"lastScrape"`
+				LastScrapeDuration float64           `json:"lastScrapeDuration"`
+			} `json:"activeTargets"`
+		} `json:"data"`
 	}
-	return summarizeTargets(r), nil
+	if err := c.getJSON(ctx, "/api/v1/targets", url.Values{"state": {"active"}}, &r); err != nil {
+		return TargetSummary{}, err
+	}
+	var res v1.TargetsResult
+	res.Active = make([]v1.ActiveTarget, len(r.Data.Active))
+	for i, a := range r.Data.Active {
+		ls := make(model.LabelSet, len(a.Labels))
+		for k, v := range a.Labels {
+			ls[model.LabelName(k)] = model.LabelValue(v)
+		}
+		res.Active[i] = v1.ActiveTarget{ScrapePool: a.ScrapePool, Labels: ls, ScrapeURL: a.ScrapeURL, Health: a.Health,
+			LastError: a.LastError, LastScrape: a.LastScrape, LastScrapeDuration: a.LastScrapeDuration}
+	}
+	return summarizeTargets(res), nil
+}
+
+// DroppedTargets counts the dropped targets (/api/v1/targets?state=dropped)
+// of each job.
+func (c *Client) DroppedTargets(ctx context.Context) (map[string]int, error) {
+	ctx, cancel := c.withTimeout(ctx)
+	defer cancel()
+	var r struct {
+		Data struct {
+			Dropped []struct {
+				DiscoveredLabels struct {
+					Job string `json:"job"`
+				} `json:"discoveredLabels"`
+			} `json:"droppedTargets"`
+		} `json:"data"`
+	}
+	if err := c.getJSON(ctx, "/api/v1/targets", url.Values{"state": {"dropped"}}, &r); err != nil {
+		return nil, err
+	}
+	out := map[string]int{}
+	for _, d := range r.Data.Dropped {
+		out[d.DiscoveredLabels.Job]++
+	}
+	return out, nil
+}
+
+// getJSON GETs an API path and decodes the answer's JSON into v.
+func (c *Client) getJSON(ctx context.Context, path string, query url.Values, v any) error {
+	body, _, err := c.get(ctx, path, query, "application/json")
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return &Error{URL: c.base.String(), Op: "GET " + path, Kind: KindBadResponse, Err: err}
+	}
+	return nil
 }
 
 func summarizeTargets(r v1.TargetsResult) TargetSummary {

@@ -2,8 +2,10 @@
 package version
 
 import (
+	"os"
 	"runtime"
 	"runtime/debug"
+	"strings"
 )
 
 // version and gitCommit are stamped at link time by the Makefile:
@@ -60,4 +62,34 @@ func withBuildInfo(info Info, bi *debug.BuildInfo, ok bool) Info {
 		info.Version = "dev"
 	}
 	return info
+}
+
+// UserAgent is what meshmon sends to the API server and Prometheus, so its
+// requests can be told apart in audit logs and metrics:
+// "meshmon/v0.1.0 (linux/amd64) <host>", the host being the machine's name.
+func UserAgent() string {
+	return userAgent(Get().Version, runtime.GOOS, runtime.GOARCH, hostname())
+}
+
+func userAgent(v, goos, arch, host string) string {
+	ua := "meshmon/" + v + " (" + goos + "/" + arch + ")"
+	if host != "" {
+		ua += " " + host
+	}
+	return ua
+}
+
+func hostname() string {
+	h, err := os.Hostname()
+	if err != nil {
+		return ""
+	}
+	// A header value may not hold control characters or spaces that would
+	// split the product list; a host name has neither, but be safe.
+	return strings.Map(func(r rune) rune {
+		if r <= ' ' || r == 0x7f {
+			return -1
+		}
+		return r
+	}, h)
 }

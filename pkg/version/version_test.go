@@ -3,6 +3,7 @@ package version
 import (
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"testing"
 )
 
@@ -40,5 +41,17 @@ func TestGoInstallReportsTheModuleVersion(t *testing.T) {
 	}
 	if got := withBuildInfo(Info{}, nil, false); got.Version != "unknown" {
 		t.Errorf("no build info: Version = %q, want unknown", got.Version)
+	}
+}
+
+func TestUserAgent(t *testing.T) {
+	if got, want := userAgent("v0.1.0", "linux", "amd64", "build-1"), "meshmon/v0.1.0 (linux/amd64) build-1"; got != want {
+		t.Errorf("userAgent = %q, want %q", got, want)
+	}
+	if got, want := userAgent("dev", "darwin", "arm64", ""), "meshmon/dev (darwin/arm64)"; got != want {
+		t.Errorf("userAgent without a host = %q, want %q", got, want)
+	}
+	if ua := UserAgent(); !strings.HasPrefix(ua, "meshmon/") || strings.ContainsAny(ua, "\r\n") {
+		t.Errorf("UserAgent() = %q", ua)
 	}
 }
