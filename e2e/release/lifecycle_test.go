@@ -211,7 +211,7 @@ func TestLifecycle(t *testing.T) {
 	})
 
 	t.Run("uninstall --delete-data", func(t *testing.T) {
-		r := env.MustMeshmon(t, "kubectl", "uninstall", "--delete-data")
+		r := env.MustMeshmon(t, "kubectl", "uninstall", "--delete-data", "--yes")
 		if !strings.Contains(r.Stdout, "Deleted the data volume: PVC linkerd-viz/prometheus-server") || strings.Contains(r.Stdout, "Kept") {
 			t.Errorf("uninstall --delete-data output:\n%s", r.Stdout)
 		}

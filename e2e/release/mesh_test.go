@@ -112,5 +112,5 @@ func TestInstallWiresVizAndPolicyAndUninstallUndoesThem(t *testing.T) {
 	if kept := pvc(t, kc, "linkerd-viz", "prometheus-server"); kept.UID != claim.UID {
 		t.Errorf("uninstall did not keep the PVC (UID %s, was %s)", kept.UID, claim.UID)
 	}
-	env.MustMeshmon(t, "kubectl", "uninstall", "--delete-data")
+	env.MustMeshmon(t, "kubectl", "uninstall", "--delete-data", "--yes")
 }

@@ -57,7 +57,7 @@ func TestStatefulSetMode(t *testing.T) {
 	if got := pvc(t, kc, ns, "storage-volume-prometheus-server-0"); got.UID != claim.UID {
 		t.Error("the claim was replaced")
 	}
-	r = env.MustMeshmon(t, "kubectl", "uninstall", "-n", ns, "--delete-data")
+	r = env.MustMeshmon(t, "kubectl", "uninstall", "-n", ns, "--delete-data", "--yes")
 	if !strings.Contains(r.Stdout, "Release prometheus was not installed in namespace mm-statefulset; only its data volume was left.") ||
 		!strings.Contains(r.Stdout, "Deleted the data volume: PVC mm-statefulset/storage-volume-prometheus-server-0") {
 		t.Errorf("uninstall --delete-data output:\n%s", r.Stdout)
@@ -93,5 +93,5 @@ func TestRealChart(t *testing.T) {
 	if !strings.Contains(r.Stdout, "already up to date") {
 		t.Errorf("second install:\n%s", r.Stdout)
 	}
-	env.MustMeshmon(t, "kubectl", "uninstall", "-n", ns, "--delete-data")
+	env.MustMeshmon(t, "kubectl", "uninstall", "-n", ns, "--delete-data", "--yes")
 }

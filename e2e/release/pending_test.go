@@ -80,7 +80,7 @@ func TestPendingUpgradeRepair(t *testing.T) {
 	if revs := revisions(t, kc, ns, "prometheus"); !slices.Equal(revs, []string{"v1=superseded", "v2=failed", "v3=deployed"}) {
 		t.Errorf("after --repair: %v", revs)
 	}
-	env.MustMeshmon(t, "linkerd", "uninstall", "-n", ns, "--delete-data")
+	env.MustMeshmon(t, "linkerd", "uninstall", "-n", ns, "--delete-data", "--yes")
 }
 
 // A pending install with nothing deployed before is uninstalled by --repair (keeping
@@ -118,5 +118,5 @@ func TestPendingInstallRepair(t *testing.T) {
 	if revs := revisions(t, kc, ns, "prometheus"); !slices.Equal(revs, []string{"v1=deployed"}) {
 		t.Errorf("after --repair: %v", revs)
 	}
-	env.MustMeshmon(t, "kubectl", "uninstall", "-n", ns, "--delete-data")
+	env.MustMeshmon(t, "kubectl", "uninstall", "-n", ns, "--delete-data", "--yes")
 }

@@ -188,5 +188,5 @@ func TestRealChartSubchartSurvivesUpgrades(t *testing.T) {
 		subchartKept("federate add --chart")
 	})
 
-	mustMeshmon("uninstall", "--delete-data")
+	mustMeshmon("uninstall", "--delete-data", "--yes")
 }

@@ -51,6 +51,7 @@ func TestOptionsValidate(t *testing.T) {
 		{"uninstall", &uninstallOptions{inv: inv, releaseName: defaults.ReleaseName, timeout: time.Minute}, nil, ""},
 		{"uninstall --timeout 0", &uninstallOptions{inv: inv, releaseName: defaults.ReleaseName}, nil, "--timeout must be positive"},
 		{"uninstall bad mtls", &uninstallOptions{inv: inv, releaseName: defaults.ReleaseName, timeout: time.Minute, mtlsName: "Bad_"}, nil, "invalid --mtls-authentication"},
+		{"uninstall --yes without --delete-data", &uninstallOptions{inv: inv, releaseName: defaults.ReleaseName, timeout: time.Minute, yes: true}, nil, "--yes only confirms --delete-data"},
 		{"check", &checkOptions{inv: inv, releaseName: defaults.ReleaseName, output: format("table", "table", "short", "json")}, nil, ""},
 		{"check bad release", &checkOptions{inv: inv, releaseName: "UPPER", output: format("table", "table")}, nil, `release name "UPPER" is invalid`},
 		{"check --pre --proxy", &checkOptions{inv: inv, releaseName: defaults.ReleaseName, output: format("table", "table"), pre: true, proxy: true}, nil, "cannot be combined"},

@@ -20,6 +20,10 @@ type UninstallOptions struct {
 	ReleaseName string
 	// DeleteData deletes the data volume claim too.
 	DeleteData bool
+	// ConfirmDeleteData is asked, with DeleteData, before anything is changed, with the
+	// claims that will be deleted (none: it is not asked). An error stops the uninstall with
+	// nothing changed; nil means confirmed. A nil func confirms.
+	ConfirmDeleteData func(volumes []release.Volume) error
 	// Timeout bounds the wait for the objects to be deleted.
 	Timeout time.Duration
 	// SkipViz leaves linkerd-viz as it is; SkipPolicy leaves the policy objects.
@@ -50,6 +54,9 @@ func Uninstall(ctx context.Context, e *Env, o UninstallOptions) error {
 
 func (un *uninstallation) steps() []step {
 	steps := []step{{name: "connect", run: un.connect}}
+	if un.opts.DeleteData {
+		steps = append(steps, step{name: "confirm", run: un.confirmDeleteData})
+	}
 	if !un.opts.SkipViz {
 		steps = append(steps, step{name: "viz", run: un.restoreViz})
 	}
@@ -67,6 +74,26 @@ func (un *uninstallation) connect(context.Context) error {
 	un.clients = clients
 	un.target, err = un.env.target(clients, un.opts.ReleaseName)
 	return err
+}
+
+// confirmDeleteData lists the claims --delete-data will delete and asks before the first
+// change: a data volume is the one thing uninstall cannot give back.
+func (un *uninstallation) confirmDeleteData(ctx context.Context) error {
+	if un.opts.ConfirmDeleteData == nil {
+		return nil
+	}
+	t := un.target
+	volumes, err := release.Volumes(ctx, t.Kube, t.Namespace, t.Release)
+	if err != nil {
+		return err
+	}
+	if len(volumes) == 0 {
+		return nil
+	}
+	if err := un.opts.ConfirmDeleteData(volumes); err != nil {
+		return fmt.Errorf("%w\n(nothing was uninstalled)", err)
+	}
+	return nil
 }
 
 // restoreViz puts linkerd-viz back as it was before install, from the record

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"strings"
 
+	hrelease "helm.sh/helm/v4/pkg/release"
 	rcommon "helm.sh/helm/v4/pkg/release/common"
 	rel "helm.sh/helm/v4/pkg/release/v1"
+	"helm.sh/helm/v4/pkg/storage/driver"
 
 	"github.com/meshmon/meshmon/pkg/defaults"
 	"github.com/meshmon/meshmon/pkg/helmvalues"
@@ -224,6 +226,28 @@ func UpdateValues(ctx context.Context, t *Target, update func(current map[string
 	if o.Timeout <= 0 {
 		o.Timeout = defaults.Timeout
 	}
+	for attempt := 1; ; attempt++ {
+		res, err := updateValuesOnce(ctx, t, update, o)
+		if errors.Is(err, errBaseMoved) && attempt < maxUpdateAttempts {
+			// Another writer finished a revision between our read and our write, and nothing
+			// was written: plan again on top of its values, so neither change is lost.
+			continue
+		}
+		return res, err
+	}
+}
+
+// maxUpdateAttempts bounds how often UpdateValues re-plans after another writer's revision.
+const maxUpdateAttempts = 3
+
+// errBaseMoved: the revision Helm would upgrade from is not the one the values were planned on.
+var errBaseMoved = errors.New("the release changed since its values were read")
+
+// ErrConcurrentOperation means another install, upgrade or rollback of the release is in
+// progress; nothing was changed and a retry once it is done succeeds.
+var ErrConcurrentOperation = errors.New("another operation is in progress")
+
+func updateValuesOnce(ctx context.Context, t *Target, update func(current map[string]any) (map[string]any, bool, error), o UpdateOptions) (*Result, error) {
 	up, err := PlanUpdate(ctx, t, update, o.Chart)
 	if err != nil {
 		return nil, err
@@ -236,16 +260,57 @@ func UpdateValues(ctx context.Context, t *Target, update func(current map[string
 	if err != nil {
 		return nil, err
 	}
+	// Helm numbers the new revision from its own read of the history and creates its record
+	// first (a create fails when the name exists), so refusing any revision but the planned
+	// one makes the write conditional on the revision the values were read from: a writer
+	// that lost the race changes nothing, and so never rolls back the winner's revision.
+	guard := &revisionGuard{Driver: t.Helm.Releases.Driver, release: t.Release, next: up.Current.Version + 1}
+	t.Helm.Releases.Driver = guard
+	defer func() { t.Helm.Releases.Driver = guard.Driver }()
 	// The chart is the same, so is its digest: install still finds the release up to date.
 	r, d, err := t.watched(ctx, ActionUpgrade, o.ApplyOptions, func() (*rel.Release, error) {
 		return t.upgrade(ctx, ch, up.Values, releaseLabels(up.Chart), o.Timeout)
 	})
 	res.Duration = d
-	if err != nil {
+	switch {
+	case guard.moved:
+		return nil, errBaseMoved
+	case guard.exists || (err != nil && strings.Contains(err.Error(), "another operation (install/upgrade/rollback) is in progress")):
+		return nil, fmt.Errorf("release %s in namespace %s: %w (another meshmon or helm command is changing it); nothing was changed by this one: retry once it is done",
+			t.Release, t.Namespace, ErrConcurrentOperation)
+	case err != nil:
 		return nil, err
 	}
 	res.Action, res.Reason, res.Release, res.Revision = ActionUpgrade, "values changed", r, r.Version
 	return res, nil
+}
+
+// revisionGuard lets Helm create only revision next of release; it records why it refused.
+type revisionGuard struct {
+	driver.Driver
+	release string
+	next    int
+	moved   bool // Helm read a newer base revision than planned
+	exists  bool // another writer created revision next first
+	created bool // revision next is ours; later creates (a rollback) pass
+}
+
+func (g *revisionGuard) Create(key string, r hrelease.Releaser) error {
+	if g.created {
+		return g.Driver.Create(key, r) // a rollback of our own revision
+	}
+	if v1, ok := r.(*rel.Release); ok && v1.Name == g.release && v1.Version != g.next {
+		g.moved = true
+		return fmt.Errorf("revision %d of release %s: %w", v1.Version, g.release, errBaseMoved)
+	}
+	err := g.Driver.Create(key, r)
+	switch {
+	case errors.Is(err, driver.ErrReleaseExists):
+		g.exists = true
+	case err == nil:
+		g.created = true
+	}
+	return err
 }
 
 // ErrNoSuchFederationSource is returned (wrapped) when a source to remove does not exist.

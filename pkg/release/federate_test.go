@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -267,4 +268,69 @@ func query(t *testing.T, base, expr string) string {
 		t.Fatal(err)
 	}
 	return string(body)
+}
+
+// Two writers of the release's values at once: one that finished a revision between the
+// other's read and write makes the other plan again (both sources kept); one still in
+// progress makes the other refuse with ErrConcurrentOperation, changing nothing.
+func TestUpdateValuesConcurrentWriters(t *testing.T) {
+	o := UpdateOptions{ApplyOptions: ApplyOptions{Timeout: time.Minute, PollInterval: 10 * time.Millisecond}}
+	adder := func(s scrape.FederationSource) func(map[string]any) (map[string]any, bool, error) {
+		return func(c map[string]any) (map[string]any, bool, error) { return WithFederationSource(c, s) }
+	}
+	west, east := source(t, "west", "http://10.1.0.1:9090"), source(t, "east", "http://10.2.0.1:9090")
+	names := func(tg *Target) []string {
+		deployed, err := tg.DeployedValues()
+		if err != nil {
+			t.Fatal(err)
+		}
+		srcs, _ := FederationSources(deployed)
+		var out []string
+		for _, s := range srcs {
+			out = append(out, s.Name)
+		}
+		slices.Sort(out)
+		return out
+	}
+
+	t.Run("a revision finished meanwhile", func(t *testing.T) {
+		tg, _ := memTarget(t)
+		mustApply(t, tg, testPlan(t, nil))
+		calls := 0
+		res, err := UpdateValues(context.Background(), tg, func(c map[string]any) (map[string]any, bool, error) {
+			calls++
+			if calls == 1 { // east's writer completes after west's read of revision 1
+				if _, err := UpdateValues(context.Background(), tg, adder(east), o); err != nil {
+					t.Fatalf("east: %v", err)
+				}
+			}
+			return WithFederationSource(c, west)
+		}, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if calls != 2 || res.Revision != 3 {
+			t.Errorf("west: %d plans, revision %d; want 2 plans, revision 3", calls, res.Revision)
+		}
+		if got := names(tg); !slices.Equal(got, []string{"east", "west"}) {
+			t.Errorf("sources %v, want east and west: a change was lost", got)
+		}
+	})
+
+	t.Run("an operation in progress", func(t *testing.T) {
+		tg, _ := memTarget(t)
+		p := testPlan(t, nil)
+		mustApply(t, tg, p)
+		_, err := UpdateValues(context.Background(), tg, func(c map[string]any) (map[string]any, bool, error) {
+			stuck(t, tg, p, rcommon.StatusPendingUpgrade) // another upgrade starts after our read
+			return WithFederationSource(c, west)
+		}, o)
+		if !errors.Is(err, ErrConcurrentOperation) || !strings.Contains(err.Error(), "retry") {
+			t.Fatalf("err %v, want ErrConcurrentOperation saying retry", err)
+		}
+		h := history(t, tg)
+		if len(h) != 2 || h[1].Info.Status != rcommon.StatusPendingUpgrade {
+			t.Errorf("history changed: %d revisions, last %s", len(h), h[len(h)-1].Info.Status)
+		}
+	})
 }

@@ -35,8 +35,13 @@ func ParseColorMode(s string) (ColorMode, error) {
 }
 
 // IsTerminal reports whether w is a terminal (a TTY or a Cygwin pty).
-func IsTerminal(w io.Writer) bool {
-	f, ok := w.(interface{ Fd() uintptr })
+func IsTerminal(w io.Writer) bool { return isTerminal(w) }
+
+// IsTerminalInput reports whether r is a terminal, i.e. a person can answer a prompt on it.
+func IsTerminalInput(r io.Reader) bool { return isTerminal(r) }
+
+func isTerminal(stream any) bool {
+	f, ok := stream.(interface{ Fd() uintptr })
 	if !ok {
 		return false
 	}
