@@ -15,6 +15,7 @@ import (
 	"github.com/meshmon/meshmon/pkg/healthcheck"
 	"github.com/meshmon/meshmon/pkg/kube"
 	"github.com/meshmon/meshmon/pkg/prom"
+	"github.com/meshmon/meshmon/pkg/remotewrite"
 )
 
 // Thresholds of the prometheus-mixin's remote-write alerts.
@@ -35,7 +36,7 @@ const idRemoteWrite = "remote-write-configured"
 
 // rwState is what the category found, read once per attempt.
 type rwState struct {
-	endpoints []rwEndpoint
+	endpoints []remotewrite.Endpoint
 	cluster   string
 }
 
@@ -67,16 +68,16 @@ func (e *Env) remoteWrite(ctx context.Context) (*rwState, error) {
 		if err != nil {
 			return nil, err
 		}
-		eps, cluster, err := readRemoteWrite(values)
+		eps, err := remotewrite.Endpoints(values)
 		if err != nil {
 			return nil, fmt.Errorf("reading the remote_write entries of the release values: %w", err)
 		}
-		return &rwState{endpoints: eps, cluster: cluster}, nil
+		return &rwState{endpoints: eps, cluster: remotewrite.ClusterLabel(values)}, nil
 	})
 }
 
 // rwQueueName names an endpoint in messages.
-func rwQueueName(ep rwEndpoint) string {
+func rwQueueName(ep remotewrite.Endpoint) string {
 	if ep.Name == "" {
 		return ep.URL
 	}
@@ -140,7 +141,7 @@ func (e *Env) queues(ctx context.Context) ([]prom.RemoteQueue, error) {
 
 // rwQueue pairs an endpoint with its queue's metrics.
 type rwQueue struct {
-	ep    rwEndpoint
+	ep    remotewrite.Endpoint
 	q     prom.RemoteQueue
 	found bool
 }
@@ -338,7 +339,7 @@ func (e *Env) checkRWStore(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var with []rwEndpoint
+	var with []remotewrite.Endpoint
 	for _, ep := range st.endpoints {
 		if ep.QueryURL != "" {
 			with = append(with, ep)
@@ -373,11 +374,11 @@ func (e *Env) checkRWStore(ctx context.Context) error {
 		case err != nil:
 			bad = append(bad, fmt.Sprintf("%s: the store's query API cannot be asked: %v; check that the store is up and --query-url is right", rwQueueName(ep), err))
 		case !found:
-			bad = append(bad, fmt.Sprintf("%s: %s at %s returns nothing: the store has no recent Linkerd series of cluster %q; check the queue checks above, the tenant (X-Scope-OrgID) and that --keep keeps request_total", rwQueueName(ep), q, ep.QueryURL, st.cluster))
+			bad = append(bad, fmt.Sprintf("%s: %s at %s returns nothing: the store has no recent Linkerd series of cluster %q; check the queue checks above, the tenant (X-Scope-OrgID) and that --keep keeps the Linkerd jobs' up series", rwQueueName(ep), q, ep.QueryURL, st.cluster))
 		default:
 			age := time.Since(at).Truncate(time.Second)
 			if age > maxAge {
-				bad = append(bad, fmt.Sprintf("%s: the newest request_total{%s=%q} at the store is %s old, more than the lag plus two scrape intervals (%s); the samples are not arriving", rwQueueName(ep), clusterLabel, st.cluster, age, maxAge.Truncate(time.Second)))
+				bad = append(bad, fmt.Sprintf("%s: the newest sample of %s at the store is %s old, more than the lag plus two scrape intervals (%s); the samples are not arriving", rwQueueName(ep), q, age, maxAge.Truncate(time.Second)))
 			} else {
 				ok = append(ok, fmt.Sprintf("\t* %s: newest sample %s old", rwQueueName(ep), max(age, 0)))
 			}
@@ -391,7 +392,7 @@ func (e *Env) checkRWStore(ctx context.Context) error {
 
 // storeNewest asks the store's query API, from this machine, with the endpoint's
 // headers and credentials (read from their Secret for this request only).
-func (e *Env) storeNewest(ctx context.Context, ep rwEndpoint, cluster string) (time.Time, bool, error) {
+func (e *Env) storeNewest(ctx context.Context, ep remotewrite.Endpoint, cluster string) (time.Time, bool, error) {
 	opts := []prom.Option{prom.WithRoundTripper(e.deps.Transport)}
 	for k, v := range ep.Headers {
 		opts = append(opts, prom.WithHeader(k, v))
@@ -412,8 +413,8 @@ func (e *Env) storeNewest(ctx context.Context, ep rwEndpoint, cluster string) (t
 
 // storeAuth is the Authorization header value for the endpoint's credentials; errors
 // name the Secret and key, never the value.
-func (e *Env) storeAuth(ctx context.Context, ep rwEndpoint) (string, error) {
-	if ep.Bearer == nil && ep.Basic == nil {
+func (e *Env) storeAuth(ctx context.Context, ep remotewrite.Endpoint) (string, error) {
+	if ep.BearerToken == nil && ep.BasicAuth == nil {
 		return "", nil
 	}
 	kc, err := e.kube(ctx)
@@ -425,10 +426,10 @@ func (e *Env) storeAuth(ctx context.Context, ep rwEndpoint) (string, error) {
 		return "", err
 	}
 	name := ""
-	if ep.Bearer != nil {
-		name = ep.Bearer.Secret
+	if ep.BearerToken != nil {
+		name = ep.BearerToken.Secret
 	} else {
-		name = *ep.Basic
+		name = *ep.BasicAuth
 	}
 	s, err := kc.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
@@ -444,18 +445,18 @@ func (e *Env) storeAuth(ctx context.Context, ep rwEndpoint) (string, error) {
 		}
 		return strings.TrimSpace(string(v)), nil
 	}
-	if ep.Bearer != nil {
-		t, err := key(ep.Bearer.Key)
+	if ep.BearerToken != nil {
+		t, err := key(ep.BearerToken.Key)
 		if err != nil {
 			return "", err
 		}
 		return "Bearer " + t, nil
 	}
-	u, err := key("username")
+	u, err := key(remotewrite.UsernameKey)
 	if err != nil {
 		return "", err
 	}
-	p, err := key("password")
+	p, err := key(remotewrite.PasswordKey)
 	if err != nil {
 		return "", err
 	}

@@ -222,10 +222,12 @@ func logFieldIs(line, field, value string) bool {
 }
 
 // StoreFreshnessQuery is the query meshmon asks a store's Prometheus-compatible API:
-// the newest sample timestamp of Linkerd's request_total series with the cluster label.
-// It is plain PromQL that VictoriaMetrics, Thanos Query and Mimir/Cortex all answer.
+// the newest sample timestamp of the `up` series of the Linkerd scrape jobs (one per
+// target, so cheap on any store, and kept by remote-write's default --keep linkerd) with
+// the cluster label. It is plain PromQL that VictoriaMetrics, Thanos Query and
+// Mimir/Cortex all answer.
 func StoreFreshnessQuery(clusterLabel, cluster string) string {
-	return fmt.Sprintf("max(timestamp(request_total{%s=%q}))", clusterLabel, cluster)
+	return fmt.Sprintf(`max(timestamp(up{job=~"linkerd-.+",%s=%q}))`, clusterLabel, cluster)
 }
 
 // NewestSample asks the store for StoreFreshnessQuery; found is false when no series
