@@ -108,7 +108,9 @@ func newRWFixture(t *testing.T, mutate func(*remotewrite.Endpoint)) *rwFixture {
 	return f
 }
 
-func (f *rwFixture) set(key string, series ...map[string]any) { f.prom.health.vectors[key] = vector(series...) }
+func (f *rwFixture) set(key string, series ...map[string]any) {
+	f.prom.health.vectors[key] = vector(series...)
+}
 
 func (f *rwFixture) gauges(sent, desired, pending float64) {
 	f.set(rwGauges,
@@ -238,7 +240,9 @@ func TestRemoteWriteStoreUnreachable(t *testing.T) {
 }
 
 func TestRemoteWriteStoreCredentials(t *testing.T) {
-	f := newRWFixture(t, func(ep *remotewrite.Endpoint) { ep.BearerToken = &remotewrite.SecretKeyRef{Secret: "vm-auth", Key: "token"} })
+	f := newRWFixture(t, func(ep *remotewrite.Endpoint) {
+		ep.BearerToken = &remotewrite.SecretKeyRef{Secret: "vm-auth", Key: "token"}
+	})
 	// Without the Secret: the error names it.
 	res := f.run()
 	expect(t, res, chkStore, healthcheck.StatusError, "Secret linkerd-viz/vm-auth does not exist")
