@@ -289,7 +289,7 @@ func releaseStorage(t *testing.T, env *framework.Env) string {
 		t.Fatal(err)
 	}
 	if !strings.Contains(string(b), "/etc/meshmon/secrets/"+tokenSecret+"/token") {
-		t.Errorf("no revision references the token's file (a storage without the remote_write entries would prove nothing)")
+		t.Error("no revision references the token's file (a storage without the remote_write entries would prove nothing)")
 	}
 	return string(b)
 }
@@ -384,7 +384,7 @@ func TestRemoteWrite(t *testing.T) {
 		repair: func(t *testing.T) { th.Receivers[1].Start(t) },
 	}, {
 		name:    "VictoriaMetrics stopped",
-		breakIt: func(t *testing.T) { vm.Stop() },
+		breakIt: func(*testing.T) { vm.Stop() },
 		// The proxy in front answers 502 for the stopped VictoriaMetrics.
 		want: failsNaming("vm", "lag", "502"),
 		wait: 4 * time.Minute,

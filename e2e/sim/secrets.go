@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -78,7 +78,8 @@ func (p *Prometheus) materialiseSecrets(ctx context.Context) ([]secretMount, err
 		}
 		mounts = append(mounts, m)
 	}
-	sort.Slice(mounts, func(i, j int) bool { return len(mounts[i].mountPath) > len(mounts[j].mountPath) })
+	// Longest first: a mount inside another one wins.
+	slices.SortFunc(mounts, func(a, b secretMount) int { return len(b.mountPath) - len(a.mountPath) })
 	return mounts, nil
 }
 
