@@ -120,10 +120,14 @@ func (p *Prometheus) start(ctx context.Context) (*promtest.Server, error) {
 	if err := p.writeCA(); err != nil {
 		return nil, err
 	}
+	raw, err := p.readConfig(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if err := p.renewToken(ctx); err != nil {
 		return nil, err
 	}
-	cfg, err := p.render(ctx)
+	cfg, err := p.render(ctx, raw)
 	if err != nil {
 		return nil, err
 	}
@@ -148,15 +152,10 @@ func (p *Prometheus) start(ctx context.Context) (*promtest.Server, error) {
 	return srv, nil
 }
 
-// render reads the release's prometheus.yml and rewrites it for this
-// machine: discovery through the API server, the self-scrape to
-// ListenAddress, and the mounted Secrets (written anew) to their local
-// copies.
-func (p *Prometheus) render(ctx context.Context) (string, error) {
-	raw, err := p.readConfig(ctx)
-	if err != nil {
-		return "", err
-	}
+// render rewrites the release's prometheus.yml for this machine:
+// discovery through the API server, the self-scrape to ListenAddress, and
+// paths in the mounted Secrets (written anew) to their local copies.
+func (p *Prometheus) render(ctx context.Context, raw string) (string, error) {
 	mounts, err := p.materialiseSecrets(ctx)
 	if err != nil {
 		return "", err
@@ -242,7 +241,11 @@ func (p *Prometheus) Sync(ctx context.Context) (reloaded bool, err error) {
 			return false, err
 		}
 	}
-	cfg, err := p.render(ctx)
+	raw, err := p.readConfig(ctx)
+	if err != nil {
+		return false, err
+	}
+	cfg, err := p.render(ctx, raw)
 	if err != nil || cfg == p.config {
 		return false, err
 	}
