@@ -30,6 +30,7 @@ const (
 	CategoryPolicy             = CategoryPrefix + "policy"
 	CategoryPrometheusOperator = CategoryPrefix + "prometheus-operator"
 	CategoryPrometheusHealth   = CategoryPrefix + "prometheus-health"
+	CategoryRemoteWrite        = CategoryPrefix + "remote-write"
 	// CategoryNotInstalled is the only category when meshmon is absent.
 	CategoryNotInstalled = "meshmon"
 )
@@ -55,7 +56,7 @@ const (
 func suite(e *Env) []healthcheck.Category {
 	return []healthcheck.Category{
 		KubernetesAPI(e), Linkerd(e), Release(e), Persistence(e), PrometheusAPI(e),
-		Targets(e), Federation(e), Viz(e), Policy(e), PrometheusOperator(e), PrometheusHealth(e),
+		Targets(e), Federation(e), Viz(e), Policy(e), PrometheusOperator(e), PrometheusHealth(e), RemoteWrite(e),
 	}
 }
 

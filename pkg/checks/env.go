@@ -150,6 +150,9 @@ type Env struct {
 	policy     lazy[*policyState]
 	authz      lazy[prom.ServerAuthz]
 	operator   lazy[*operatorState]
+	rw         lazy[*rwState]
+	rwQueues   lazy[[]prom.RemoteQueue]
+	rwLog      lazy[[]byte]
 
 	mu      sync.Mutex
 	tunnels []*Tunnel

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/prometheus/common/model"
@@ -224,4 +225,44 @@ func FederationSourceFromJob(job map[string]any) (s FederationSource, ok bool) {
 		s.InsecureSkipVerify, _ = tls["insecure_skip_verify"].(bool)
 	}
 	return s, true
+}
+
+// Matcher is one label matcher of a series selector.
+type Matcher struct {
+	Label string
+	// Op is one of =, !=, =~, !~.
+	Op    string
+	Value string
+}
+
+var matcherCapture = regexp.MustCompile(`\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|` + "`[^`]*`" + `)\s*,?`)
+
+// ParseSelector splits a selector that validSelector accepts into its matchers; a metric
+// name before the braces becomes a __name__ equality matcher.
+func ParseSelector(s string) ([]Matcher, error) {
+	if !validSelector(s) {
+		return nil, fmt.Errorf("invalid series selector %q: a metric name or a selector such as {job=\"linkerd-proxy\"}, label values in quotes (in a shell, put the whole selector in single quotes)", s)
+	}
+	name, rest, _ := strings.Cut(strings.TrimSpace(s), "{")
+	var out []Matcher
+	if name = strings.TrimSpace(name); name != "" {
+		out = append(out, Matcher{Label: "__name__", Op: "=", Value: name})
+	}
+	body := strings.TrimSuffix(strings.TrimSpace(rest), "}")
+	for _, m := range matcherCapture.FindAllStringSubmatch(body, -1) {
+		v, err := unquoteLabelValue(m[3])
+		if err != nil {
+			return nil, fmt.Errorf("invalid series selector %q: label value %s: %w", s, m[3], err)
+		}
+		out = append(out, Matcher{Label: m[1], Op: m[2], Value: v})
+	}
+	return out, nil
+}
+
+func unquoteLabelValue(q string) (string, error) {
+	if strings.HasPrefix(q, "'") {
+		inner := strings.ReplaceAll(q[1:len(q)-1], `\'`, `'`)
+		q = `"` + strings.ReplaceAll(inner, `"`, `\"`) + `"`
+	}
+	return strconv.Unquote(q)
 }

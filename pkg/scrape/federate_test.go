@@ -151,3 +151,14 @@ func TestFederationSourceFromOtherJobs(t *testing.T) {
 		t.Errorf("hand-written job: %+v ok=%v", s, ok)
 	}
 }
+
+func TestParseSelector(t *testing.T) {
+	got, err := ParseSelector(`up{job="a\"b", ns=~'x|y',le=` + "`1`" + `}`)
+	want := []Matcher{{"__name__", "=", "up"}, {"job", "=", `a"b`}, {"ns", "=~", "x|y"}, {"le", "=", "1"}}
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %#v, %v; want %#v", got, err, want)
+	}
+	if _, err := ParseSelector(`{job=x}`); err == nil {
+		t.Error("unquoted value accepted")
+	}
+}
