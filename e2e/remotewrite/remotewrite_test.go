@@ -68,6 +68,18 @@ func (s *session) mustMeshmon(t testing.TB, args ...string) framework.Result {
 	return r
 }
 
+// add runs `remote-write add name args...`.
+func (s *session) add(t testing.TB, name string, args ...string) {
+	t.Helper()
+	s.mustMeshmon(t, append([]string{"remote-write", "add", name}, args...)...)
+}
+
+// remove runs `remote-write remove name`.
+func (s *session) remove(t testing.TB, name string) {
+	t.Helper()
+	s.mustMeshmon(t, "remote-write", "remove", name)
+}
+
 // checkResult is one check of `check -o json`.
 type checkResult struct {
 	Description string `json:"description"`
@@ -140,7 +152,7 @@ func failsNaming(queue string, want ...string) func(int, []checkResult) error {
 				continue
 			}
 			text := strings.ToLower(c.Description + " " + c.Error)
-			if !strings.Contains(text, queue) {
+			if !strings.Contains(text, queue+" (") {
 				continue
 			}
 			failing = append(failing, c.String())
@@ -315,10 +327,8 @@ func TestRemoteWrite(t *testing.T) {
 	mesh := framework.StartFakeMesh(t, kc, "linkerd", vizNS)
 	putSecret(t, kc, tokenSecret, map[string]string{"token": token})
 
-	s.mustMeshmon(t, "remote-write", "add", "vm", "--url", auth.URL+"/api/v1/write", "--query-url", auth.URL,
-		"--bearer-token-secret", tokenSecret)
-	s.mustMeshmon(t, "remote-write", "add", "thanos", "--url", th.Receivers[0].WriteURL, "--tenant", tenant,
-		"--query-url", th.QueryURL)
+	s.add(t, "vm", "--url", auth.URL+"/api/v1/write", "--query-url", auth.URL, "--bearer-token-secret", tokenSecret)
+	s.add(t, "thanos", "--url", th.Receivers[0].WriteURL, "--tenant", tenant, "--query-url", th.QueryURL)
 	s.mustMeshmon(t, "remote-write", "list")
 	pod := serverPod(t, kc)
 	mesh.Refresh(t, kc)
@@ -386,7 +396,7 @@ func TestRemoteWrite(t *testing.T) {
 		name:    "VictoriaMetrics stopped",
 		breakIt: func(*testing.T) { vm.Stop() },
 		// The proxy in front answers 502 for the stopped VictoriaMetrics.
-		want: failsNaming("vm", "lag", "502"),
+		want: failsNaming("vm", "behind", "502"),
 		wait: 4 * time.Minute,
 		repair: func(t *testing.T) {
 			vm.Start(t)
@@ -418,8 +428,8 @@ func TestRemoteWrite(t *testing.T) {
 	}
 
 	t.Run("remove", func(t *testing.T) {
-		s.mustMeshmon(t, "remote-write", "remove", "vm")
-		s.mustMeshmon(t, "remote-write", "remove", "thanos")
+		s.remove(t, "vm")
+		s.remove(t, "thanos")
 		list := s.mustMeshmon(t, "remote-write", "list", "-o", "json").Stdout
 		if strings.Contains(list, "vm") || strings.Contains(list, "thanos") {
 			t.Errorf("remote-write list after remove: %s", list)
