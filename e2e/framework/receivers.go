@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -185,7 +186,8 @@ func StartBearerProxy(t testing.TB, upstream, token string) *BearerProxy {
 		t.Fatal(err)
 	}
 	rp := httputil.NewSingleHostReverseProxy(u)
-	rp.ErrorLog = nil
+	// A stopped upstream is a fault the tests inject: 502, without a log line each time.
+	rp.ErrorLog = log.New(io.Discard, "", 0)
 	want := "Bearer " + token
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != want {
