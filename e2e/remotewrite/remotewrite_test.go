@@ -443,7 +443,7 @@ func TestRemoteWrite(t *testing.T) {
 	t.Run("no credential in any output or log", func(t *testing.T) {
 		noSecretIn(t, "meshmon's output", s.transcript.String(), token, wrongToken)
 		noSecretIn(t, "Prometheus' log", p.Logs(), token, wrongToken)
-		noSecretIn(t, "the server container log", env.Kubectl(t, "logs", "-n", vizNS, pod, "-c", serverName), token, wrongToken)
+		noSecretIn(t, "the server container log", env.Kubectl(t, "logs", "-n", vizNS, serverPod(t, kc), "-c", serverName), token, wrongToken)
 		for _, r := range append([]*framework.Proc{vm.Proc, th.Query}, th.Receivers[0].Proc, th.Receivers[1].Proc) {
 			noSecretIn(t, r.Name+"'s log", r.Logs(), token, wrongToken)
 		}
