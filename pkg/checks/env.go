@@ -91,6 +91,8 @@ type Deps struct {
 	Helm func(namespace string) (*action.Configuration, error)
 	// PortForward opens tunnels; nil uses kube.PortForward.
 	PortForward PortForwarder
+	// PodLog reads a container's log; nil uses the pods/log API of Clients.Kube.
+	PodLog func(ctx context.Context, kc kubernetes.Interface, namespace, pod string, opts *corev1.PodLogOptions) ([]byte, error)
 	// Transport carries HTTP requests to Prometheus and the dashboard; nil
 	// uses a clone of http.DefaultTransport.
 	Transport http.RoundTripper
@@ -168,6 +170,11 @@ func NewEnv(opts Options, deps Deps) *Env {
 	}
 	if deps.PortForward == nil {
 		deps.PortForward = kubePortForward
+	}
+	if deps.PodLog == nil {
+		deps.PodLog = func(ctx context.Context, kc kubernetes.Interface, ns, pod string, opts *corev1.PodLogOptions) ([]byte, error) {
+			return kc.CoreV1().Pods(ns).GetLogs(pod, opts).DoRaw(ctx)
+		}
 	}
 	if deps.Transport == nil {
 		deps.Transport = http.DefaultTransport.(*http.Transport).Clone()

@@ -160,7 +160,7 @@ func (e *Env) rwQueueList(ctx context.Context) ([]rwQueue, error) {
 		r := rwQueue{ep: ep}
 		for _, q := range qs {
 			if (ep.Name != "" && q.RemoteName == ep.Name) || (ep.Name == "" && q.URL == ep.URL) {
-				r.q, r.found = q, true
+				r.q, r.found = q, q.Reported
 			}
 		}
 		out = append(out, r)
@@ -323,7 +323,7 @@ func (e *Env) serverLog(ctx context.Context) ([]byte, error) {
 				container = c.Name
 			}
 		}
-		b, err := kc.CoreV1().Pods(pod.Namespace).GetLogs(pod.Name, &corev1.PodLogOptions{Container: container, TailLines: &tail, LimitBytes: &limit}).DoRaw(ctx)
+		b, err := e.deps.PodLog(ctx, kc, pod.Namespace, pod.Name, &corev1.PodLogOptions{Container: container, TailLines: &tail, LimitBytes: &limit})
 		if err != nil {
 			return nil, kube.ExplainAPIError("get", "pods/log", pod.Namespace, pod.Name, err)
 		}

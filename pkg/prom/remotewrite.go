@@ -33,6 +33,8 @@ const RemoteWriteWindow = "5m"
 // RemoteQueue is what Prometheus' own metrics say about one remote-write queue.
 type RemoteQueue struct {
 	RemoteName, URL string
+	// Reported says Prometheus exports the queue's highest-sent gauge: the queue runs.
+	Reported bool
 	// HighestSent is the newest sample timestamp the queue sent (0: never sent).
 	HighestSent float64
 	// HighestAppended is the newest sample timestamp Prometheus appended (its instance's
@@ -126,6 +128,7 @@ func remoteQueues(vecs []model.Vector) []RemoteQueue {
 		q := get(s.Metric)
 		switch string(s.Metric[model.MetricNameLabel]) {
 		case MetricRWHighestSent:
+			q.Reported = true
 			if q.HighestSent < 0 || v < q.HighestSent {
 				q.HighestSent = v
 			}
