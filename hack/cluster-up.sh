@@ -129,9 +129,27 @@ start kube-scheduler "$BIN/kube-scheduler" \
   --kubeconfig "$RUN/scheduler.kubeconfig" \
   --authentication-kubeconfig "$RUN/scheduler.kubeconfig" --authorization-kubeconfig "$RUN/scheduler.kubeconfig" \
   --bind-address $IP --secure-port $SCHED --leader-elect=false --profiling=false
-# kwok's kubelet-like server (port-forward) listens on the namespace's
+# The container log of every pod's prometheus-server container (pods/log) is
+# the file where a test writes the log of the real Prometheus playing that
+# pod, in the CRI log format (e2e/sim PodLog); the previous container's log
+# is the file before its last restart. A missing file is an error, as for a
+# container that has not started.
+mkdir -p "$RUN/pod-logs"
+cat > "$RUN/kwok-logs.yaml" <<EOF2
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: ClusterLogs
+metadata:
+  name: prometheus-server
+spec:
+  logs:
+  - containers: [prometheus-server]
+    logsFile: $RUN/pod-logs/prometheus-server.log
+    previousLogsFile: $RUN/pod-logs/prometheus-server.previous.log
+    follow: true
+EOF2
+# kwok's kubelet-like server (port-forward, logs) listens on the namespace's
 # loopback only; the API server dials it at the node's InternalIP.
-start kwok "$BIN/kwok" --kubeconfig "$RUN/kwok.kubeconfig" --config "$HACK/kwok.yaml" \
+start kwok "$BIN/kwok" --kubeconfig "$RUN/kwok.kubeconfig" --config "$HACK/kwok.yaml" --config "$RUN/kwok-logs.yaml" \
   --manage-all-nodes=false --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
   --server-address "$IP:$KUBELET" --node-port "$KUBELET" \
   --tls-cert-file "$PKI/apiserver.crt" --tls-private-key-file "$PKI/apiserver.key"

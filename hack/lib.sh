@@ -50,6 +50,17 @@ tool_key() { # build-script version
 GORELEASER_BIN=${MESHMON_GORELEASER_BIN:-$MESHMON_CACHE/goreleaser-$(tool_key "$HACK/goreleaser/build.sh" "$GORELEASER_VERSION")/bin}
 KREW_BIN=${MESHMON_KREW_BIN:-$MESHMON_CACHE/krew-$(tool_key "$HACK/krew/build.sh" "$KREW_VERSION")/bin}
 
+# The remote-write receivers of the e2e tests: single-node VictoriaMetrics
+# (`go install pkg@version`, no replace directives, so the version decides
+# the content) and Thanos (replace directives: a pinned wrapper module).
+export VM_VERSION=${VM_VERSION:-v1.151.0}
+VM_BIN=${MESHMON_VM_BIN:-$MESHMON_CACHE/victoriametrics-$(tool_key "$HACK/victoriametrics/build.sh" "$VM_VERSION")/bin}
+thanos_key() {
+  cat "$HACK/thanos/wrapper/go.mod" "$HACK/thanos/wrapper/go.sum" "$HACK/thanos/build.sh" \
+    | { cat; echo "go=$(go env GOVERSION)"; } | sha256sum | cut -c1-16
+}
+THANOS_BIN=${MESHMON_THANOS_BIN:-$MESHMON_CACHE/thanos-$(thanos_key)/bin}
+
 log() { printf '[%s] %s\n' "$(basename "$0" .sh)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 

@@ -28,6 +28,8 @@ type Env struct {
 	Shared     string // ../shared
 	Netns      string
 	Prometheus string // the Prometheus v3 server binary (with kubernetes_sd)
+	// VictoriaMetrics and Thanos are the remote-write receivers' binaries.
+	VictoriaMetrics, Thanos string
 }
 
 // Current returns the environment, failing the test when called outside
@@ -39,13 +41,15 @@ func Current(t testing.TB) *Env {
 		t.Fatal("not inside the e2e test cluster; the package's TestMain must call framework.Main")
 	}
 	return &Env{
-		Kubeconfig: os.Getenv(envKubeconfig),
-		Bin:        os.Getenv(envBin),
-		K8sBin:     os.Getenv(envK8sBin),
-		Run:        os.Getenv(envRun),
-		Shared:     os.Getenv(envShared),
-		Netns:      os.Getenv(envNetns),
-		Prometheus: os.Getenv(envPromBin),
+		Kubeconfig:      os.Getenv(envKubeconfig),
+		Bin:             os.Getenv(envBin),
+		K8sBin:          os.Getenv(envK8sBin),
+		Run:             os.Getenv(envRun),
+		Shared:          os.Getenv(envShared),
+		Netns:           os.Getenv(envNetns),
+		Prometheus:      os.Getenv(envPromBin),
+		VictoriaMetrics: os.Getenv(envVMBin),
+		Thanos:          os.Getenv(envThanosBin),
 	}
 }
 

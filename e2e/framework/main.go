@@ -34,6 +34,9 @@ const (
 	// envPromBin is the Prometheus v3 server (with kubernetes_sd) that
 	// promtest runs; the name is promtest's.
 	envPromBin = "MESHMON_PROMETHEUS_BIN"
+	// The remote-write receivers (hack/victoriametrics, hack/thanos).
+	envVMBin     = "MESHMON_E2E_VM_BIN"
+	envThanosBin = "MESHMON_E2E_THANOS_BIN"
 )
 
 // Main is the TestMain body of an e2e package. Outside the network
@@ -148,6 +151,8 @@ func outer() (int, error) {
 		envShared+"="+shared,
 		envNetns+"="+netns,
 		envPromBin+"="+filepath.Join(promBin, "prometheus"),
+		envVMBin+"="+filepath.Join(paths["VM_BIN"], "victoria-metrics"),
+		envThanosBin+"="+filepath.Join(paths["THANOS_BIN"], "thanos"),
 		"KUBECONFIG="+kubeconfig,
 		"PATH="+bin+string(os.PathListSeparator)+k8sBin+string(os.PathListSeparator)+os.Getenv("PATH"),
 		// Keep test output free of colour, whatever the terminal.

@@ -4,6 +4,7 @@ package framework
 
 import (
 	"context"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -28,6 +29,17 @@ type ReleasePrometheus struct {
 	Args []string
 	// DataDir keeps the TSDB; empty means a fresh directory.
 	DataDir string
+	// Deployment, when set, is the server Deployment whose Secret volumes
+	// Prometheus gets, as files, with the paths in its configuration
+	// pointed at them (remote_write credentials; sim.PrometheusOptions).
+	Deployment string
+}
+
+// PodLog is the file kwok serves as the log of every pod's
+// prometheus-server container (hack/cluster-up.sh): StartReleasePrometheus
+// writes the real Prometheus' log there, so pods/log shows it.
+func (e *Env) PodLog() string {
+	return filepath.Join(e.Run, "pod-logs", "prometheus-server.log")
 }
 
 // StartReleasePrometheus runs the real Prometheus at PrometheusAddr with the
@@ -46,7 +58,7 @@ func StartReleasePrometheus(t testing.TB, env *Env, kc kubernetes.Interface, o R
 	defer cancel()
 	p, err := sim.StartPrometheus(ctx, kc, sim.PrometheusOptions{
 		Kube: kcfg, Namespace: o.Namespace, ConfigMap: o.ConfigMap, ServiceAccount: o.ServiceAccount,
-		Args: o.Args, DataDir: o.DataDir, Dir: t.TempDir(),
+		Args: o.Args, DataDir: o.DataDir, Dir: t.TempDir(), Deployment: o.Deployment, PodLog: env.PodLog(),
 	})
 	if err != nil {
 		t.Fatal(err)

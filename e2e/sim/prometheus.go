@@ -51,6 +51,15 @@ type PrometheusOptions struct {
 	ListenAddress string
 	// Output, when set, receives Prometheus' log.
 	Output io.Writer
+	// Deployment, when set, is the server Deployment (in Namespace) whose
+	// Secret volumes are mounted as the kubelet would: each mounted Secret's
+	// keys become files under Dir/secrets, and paths inside the mounts in
+	// prometheus.yml (remote_write credentials files, CAs) point at them.
+	Deployment string
+	// PodLog, when set, is a file that receives Prometheus' log in the CRI
+	// log format, for kwok to serve as the server container's log
+	// (pods/log); on Restart the old one becomes PreviousPodLog(PodLog).
+	PodLog string
 }
 
 // Prometheus is the real Prometheus server playing a release's pod.
@@ -63,7 +72,9 @@ type Prometheus struct {
 	caFile    string
 	tokenFile string
 	renewAt   time.Time
-	// config is the ConfigMap's prometheus.yml that Prometheus runs.
+	podLog    *podLog
+	// config is the prometheus.yml Prometheus runs: the ConfigMap's,
+	// rewritten for this machine.
 	config string
 }
 
@@ -116,21 +127,57 @@ func (p *Prometheus) start(ctx context.Context) (*promtest.Server, error) {
 	if err := p.renewToken(ctx); err != nil {
 		return nil, err
 	}
+	cfg, err := p.render(ctx, raw)
+	if err != nil {
+		return nil, err
+	}
+	out := p.o.Output
+	if p.o.PodLog != "" {
+		if p.podLog, err = openPodLog(p.o.PodLog); err != nil {
+			return nil, err
+		}
+		out = p.podLog
+		if p.o.Output != nil {
+			out = io.MultiWriter(p.o.Output, p.podLog)
+		}
+	}
+	srv, err := promtest.Run(ctx, promtest.Options{
+		Config: cfg, Binary: p.o.Binary, DataDir: p.o.DataDir, ListenAddress: p.o.ListenAddress, Args: p.o.Args, Output: out,
+	})
+	if err != nil {
+		p.closePodLog()
+		return nil, err
+	}
+	p.config = cfg
+	return srv, nil
+}
+
+// render rewrites the release's prometheus.yml for this machine:
+// discovery through the API server, the self-scrape to ListenAddress, and
+// paths in the mounted Secrets (written anew) to their local copies.
+func (p *Prometheus) render(ctx context.Context, raw string) (string, error) {
+	mounts, err := p.materialiseSecrets(ctx)
+	if err != nil {
+		return "", err
+	}
 	cfg, err := RewriteConfig(raw, p.o.Kube.Host, p.caFile, p.tokenFile)
 	if err == nil {
 		cfg, err = PointSelfScrape(cfg, p.o.ListenAddress)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("ConfigMap %s/%s: %w", p.o.Namespace, p.o.ConfigMap, err)
+	if err == nil {
+		cfg, err = rewriteMountPaths(cfg, mounts)
 	}
-	srv, err := promtest.Run(ctx, promtest.Options{
-		Config: cfg, Binary: p.o.Binary, DataDir: p.o.DataDir, ListenAddress: p.o.ListenAddress, Args: p.o.Args, Output: p.o.Output,
-	})
 	if err != nil {
-		return nil, err
+		return "", fmt.Errorf("ConfigMap %s/%s: %w", p.o.Namespace, p.o.ConfigMap, err)
 	}
-	p.config = raw
-	return srv, nil
+	return cfg, nil
+}
+
+func (p *Prometheus) closePodLog() {
+	if p.podLog != nil {
+		_ = p.podLog.Close()
+		p.podLog = nil
+	}
 }
 
 func (p *Prometheus) writeCA() error {
@@ -184,9 +231,10 @@ func (p *Prometheus) readConfig(ctx context.Context) (string, error) {
 }
 
 // Sync does what the pod's surroundings do for it: renews the ServiceAccount
-// token before it expires (the kubelet), and reloads Prometheus when the
-// release's ConfigMap changed (the chart's config-reloader sidecar), which
-// it reports.
+// token before it expires and updates the mounted Secrets' files (the
+// kubelet), and reloads Prometheus when the release's ConfigMap or the
+// Secret mounts changed (the chart's config-reloader sidecar), which it
+// reports.
 func (p *Prometheus) Sync(ctx context.Context) (reloaded bool, err error) {
 	if time.Now().After(p.renewAt) {
 		if err := p.renewToken(ctx); err != nil {
@@ -194,20 +242,17 @@ func (p *Prometheus) Sync(ctx context.Context) (reloaded bool, err error) {
 		}
 	}
 	raw, err := p.readConfig(ctx)
-	if err != nil || raw == p.config {
+	if err != nil {
 		return false, err
 	}
-	cfg, err := RewriteConfig(raw, p.o.Kube.Host, p.caFile, p.tokenFile)
-	if err == nil {
-		cfg, err = PointSelfScrape(cfg, p.o.ListenAddress)
-	}
-	if err != nil {
-		return false, fmt.Errorf("ConfigMap %s/%s: %w", p.o.Namespace, p.o.ConfigMap, err)
+	cfg, err := p.render(ctx, raw)
+	if err != nil || cfg == p.config {
+		return false, err
 	}
 	if err := p.Reload(ctx, cfg); err != nil {
 		return false, err
 	}
-	p.config = raw
+	p.config = cfg
 	return true, nil
 }
 
@@ -215,6 +260,7 @@ func (p *Prometheus) Sync(ctx context.Context) (reloaded bool, err error) {
 // fresh token and the ConfigMap as it is now.
 func (p *Prometheus) Restart(ctx context.Context) error {
 	p.Server.Stop()
+	p.closePodLog()
 	srv, err := p.start(ctx)
 	if err != nil {
 		return err
@@ -226,6 +272,7 @@ func (p *Prometheus) Restart(ctx context.Context) error {
 // Stop ends Prometheus and removes the directory StartPrometheus created.
 func (p *Prometheus) Stop() {
 	p.Server.Stop()
+	p.closePodLog()
 	p.removeDir()
 }
 

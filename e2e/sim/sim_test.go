@@ -551,3 +551,144 @@ func TestStartPrometheusErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestPrometheusSecretMounts runs the real Prometheus on a release whose
+// remote_write reads its bearer token from a mounted Secret: the token the
+// receiver gets is the Secret's, also after the Secret changed, and the
+// log lands in the CRI-format pod log.
+func TestPrometheusSecretMounts(t *testing.T) {
+	bin := promtest.RequireBinary(t)
+	ctx := context.Background()
+	auth := make(chan string, 100)
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case auth <- r.Header.Get("Authorization"):
+		default:
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer recv.Close()
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "linkerd-viz", Name: "prometheus-server"},
+		Data: map[string]string{"prometheus.yml": "global: {scrape_interval: 1s}\n" +
+			"scrape_configs:\n- job_name: prometheus\n  static_configs: [{targets: ['localhost:9090']}]\n" +
+			"remote_write:\n- name: vm\n  url: " + recv.URL + "/api/v1/write\n" +
+			"  authorization: {type: Bearer, credentials_file: /etc/meshmon/secrets/vm-token/token}\n" +
+			"  queue_config: {batch_send_deadline: 1s, min_backoff: 100ms, max_backoff: 200ms}\n"}}
+	optional := true
+	dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "linkerd-viz", Name: "prometheus-server"},
+		Spec: appsv1.DeploymentSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+			Containers: []corev1.Container{
+				{Name: "reloader", VolumeMounts: []corev1.VolumeMount{{Name: "other", MountPath: "/etc/other"}}},
+				{Name: "prometheus-server", Ports: []corev1.ContainerPort{{ContainerPort: 9090}}, VolumeMounts: []corev1.VolumeMount{
+					{Name: "config-volume", MountPath: "/etc/config"},
+					{Name: "meshmon-secret-vm-token", MountPath: "/etc/meshmon/secrets/vm-token", ReadOnly: true},
+					{Name: "missing", MountPath: "/etc/missing"},
+				}},
+			},
+			Volumes: []corev1.Volume{
+				{Name: "config-volume", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{}}},
+				{Name: "meshmon-secret-vm-token", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "vm-token"}}},
+				{Name: "other", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "other"}}},
+				{Name: "missing", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "missing", Optional: &optional}}},
+			},
+		}}}}
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "linkerd-viz", Name: "vm-token"},
+		Data: map[string][]byte{"token": []byte("first-token"), "old": []byte("x")}}
+	kc := fake.NewClientset(cm, dep, secret)
+	kc.PrependReactor("create", "serviceaccounts", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		tr := a.(k8stesting.CreateAction).GetObject().(*authnv1.TokenRequest).DeepCopy()
+		tr.Status.Token = "sa-token"
+		return true, tr, nil
+	})
+	dir := t.TempDir()
+	podLog := dir + "/pod-logs/prometheus-server.log"
+	if err := os.MkdirAll(dir+"/pod-logs", 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(dir+"/run", 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(podLog, []byte("an older container\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p, err := sim.StartPrometheus(ctx, kc, sim.PrometheusOptions{
+		Kube:      &rest.Config{Host: "https://127.0.0.1:16443", TLSClientConfig: rest.TLSClientConfig{CAData: []byte("CA")}},
+		Namespace: "linkerd-viz", ConfigMap: "prometheus-server", ServiceAccount: "prometheus-server", Deployment: "prometheus-server",
+		Dir: dir + "/run", Binary: bin, ListenAddress: addr, PodLog: podLog,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop()
+	local := dir + "/run/secrets/meshmon-secret-vm-token/token"
+	_, body, err := get(t, p.URL+"/api/v1/status/config")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(body, local) || strings.Contains(body, "/etc/meshmon/secrets") {
+		t.Errorf("the credentials file was not pointed at the local copy %s:\n%s", local, body)
+	}
+	if fi, err := os.Stat(local); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("token file: %v %v", fi, err)
+	}
+	if _, err := os.Stat(dir + "/run/secrets/other"); err == nil {
+		t.Error("a Secret of another container was written")
+	}
+	waitAuth := func(want string) {
+		t.Helper()
+		deadline := time.After(time.Minute)
+		for {
+			select {
+			case got := <-auth:
+				if got == want {
+					return
+				}
+			case <-deadline:
+				t.Fatalf("the receiver never got %q", want)
+			}
+		}
+	}
+	waitAuth("Bearer first-token")
+
+	secret.Data = map[string][]byte{"token": []byte("second-token")}
+	if _, err := kc.CoreV1().Secrets("linkerd-viz").Update(ctx, secret, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if reloaded, err := p.Sync(ctx); reloaded || err != nil {
+		t.Errorf("Sync after a Secret change: reloaded=%v %v (the config did not change)", reloaded, err)
+	}
+	if _, err := os.Stat(dir + "/run/secrets/meshmon-secret-vm-token/old"); err == nil {
+		t.Error("a key removed from the Secret is still there")
+	}
+	waitAuth("Bearer second-token")
+
+	if b, _ := os.ReadFile(sim.PreviousPodLog(podLog)); string(b) != "an older container\n" {
+		t.Errorf("previous container log = %q", b)
+	}
+	b, err := os.ReadFile(podLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) < 2 {
+		t.Fatalf("pod log: %q", b)
+	}
+	for _, l := range lines {
+		f := strings.SplitN(l, " ", 4)
+		if _, err := time.Parse(time.RFC3339Nano, f[0]); err != nil || len(f) != 4 || f[1] != "stderr" || f[2] != "F" {
+			t.Errorf("not a CRI log line: %q", l)
+		}
+	}
+	if !strings.Contains(string(b), "Server is ready to receive web requests") {
+		t.Errorf("the pod log lacks Prometheus' log:\n%s", b)
+	}
+
+	dep.Spec.Template.Spec.Volumes[1].Secret.SecretName = "gone"
+	if _, err := kc.AppsV1().Deployments("linkerd-viz").Update(ctx, dep, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Sync(ctx); err == nil || !strings.Contains(err.Error(), "mounting Secret linkerd-viz/gone") {
+		t.Errorf("a mounted Secret that does not exist: %v", err)
+	}
+}

@@ -161,11 +161,12 @@ func (in *installation) preflight(ctx context.Context) error {
 	// A history that cannot be read is reported by preflight (permissions) or by the
 	// release step, which reads it again.
 	var carry []map[string]any
-	if deployed, err := in.target.DeployedValues(); err == nil {
+	deployed, err := in.target.DeployedValues()
+	if err == nil {
 		carry = release.FederationJobs(deployed)
 	}
 	plan, err := release.NewPlan(ctx, release.PlanInput{
-		Chart: lc, Values: o.ValuesFor(e, params), UserValues: o.UserValues, KubeVersion: kubeVersion, CarryJobs: carry,
+		Chart: lc, Values: o.ValuesFor(e, params), UserValues: o.UserValues, KubeVersion: kubeVersion, CarryJobs: carry, Deployed: deployed,
 	})
 	if err != nil {
 		p.Fail("cannot render the chart")
@@ -263,6 +264,9 @@ func (in *installation) release(ctx context.Context) error {
 	}
 	if len(in.plan.Carried) > 0 {
 		fmt.Fprintf(out, "Federation jobs kept from the deployed release: %s\n", strings.Join(in.plan.Carried, ", "))
+	}
+	if len(in.plan.CarriedRemoteWrite) > 0 {
+		fmt.Fprintf(out, "Remote-write endpoints kept from the deployed release: %s\n", strings.Join(in.plan.CarriedRemoteWrite, ", "))
 	}
 	srv, err := release.FindServer(ctx, in.clients.Kube, t.Namespace, t.Release, in.params.ClusterDomain)
 	if err != nil {

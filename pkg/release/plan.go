@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshmon/meshmon/pkg/helmvalues"
+	"github.com/meshmon/meshmon/pkg/remotewrite"
 )
 
 // Plan is what an install would apply: the chart, the values meshmon computed merged
@@ -35,6 +36,8 @@ type Plan struct {
 	Manifest string
 	// Carried are the jobs kept from the deployed release (PlanInput.CarryJobs).
 	Carried []string
+	// CarriedRemoteWrite are the remote-write endpoints kept from the deployed release.
+	CarriedRemoteWrite []string
 }
 
 // PlanInput is what a Plan is made from.
@@ -49,6 +52,9 @@ type PlanInput struct {
 	// CarryJobs are scrape jobs of the deployed release to keep when the planned values
 	// lack a job of the same name: the federation sources added with `federate add`.
 	CarryJobs []map[string]any
+	// Deployed are the deployed release's values, if any: the remote-write endpoints added
+	// with `remote-write add`, their notes and Secret mounts are kept from them.
+	Deployed map[string]any
 }
 
 // NewPlan computes the values and renders the chart without contacting the cluster.
@@ -66,10 +72,14 @@ func NewPlan(ctx context.Context, in PlanInput) (*Plan, error) {
 	}
 	merged := helmvalues.Merge(ours, in.UserValues)
 	carried := carryJobs(merged, in.CarryJobs)
+	carriedRW, err := remotewrite.Carry(merged, in.Deployed)
+	if err != nil {
+		return nil, fmt.Errorf("keeping the deployed release's remote-write endpoints: %w", err)
+	}
 	// Invariants of meshmon's own values are clean (tested), so everything it finds
 	// comes from the user's overrides.
 	warnings = append(warnings, Invariants(merged)...)
-	p := &Plan{Chart: in.Chart, Options: resolved, Values: merged, Warnings: warnings, Carried: carried}
+	p := &Plan{Chart: in.Chart, Options: resolved, Values: merged, Warnings: warnings, Carried: carried, CarriedRemoteWrite: carriedRW}
 	manifest, err := render(ctx, in.Chart, resolved.ReleaseName, resolved.Namespace, in.KubeVersion, merged)
 	if err != nil {
 		return nil, err

@@ -174,6 +174,8 @@ func TestUnknownPaths(t *testing.T) {
 		{"extra files in serverFiles", "serverFiles: {extra_rules.yml: {groups: []}}", nil},
 		{"documented but commented out", "server: {persistentVolume: {volumeName: pv-1, selector: {matchLabels: {a: b}}}}", nil},
 		{"subchart values", "alertmanager: {image: {tag: v1}}", nil},
+		{"meshmon's notes", "meshmon: {remoteWrite: [{name: vm}]}", nil},
+		{"credential mounts", "server: {extraSecretMounts: [{name: meshmon-secret-a, secretName: a, mountPath: /etc/meshmon/secrets/a}]}", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

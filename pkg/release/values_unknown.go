@@ -1,6 +1,10 @@
 package release
 
-import "slices"
+import (
+	"slices"
+
+	"github.com/meshmon/meshmon/pkg/remotewrite"
+)
 
 // isFreeForm tells the sections whose keys the chart passes on without listing them in its
 // defaults: Prometheus' own global section, extra ConfigMap files, extra default-style jobs,
@@ -62,6 +66,9 @@ func walkUnknown(prefix []string, values, defaults map[string]any, out *[]string
 	for k, v := range values {
 		keys := append(slices.Clone(prefix), k)
 		d, known := defaults[k]
+		if !known && len(prefix) == 0 && k == remotewrite.NotesKey {
+			continue
+		}
 		if !known {
 			if len(defaults) > 0 && !isCommentedChartKey(pathString(keys...)) {
 				*out = append(*out, pathString(keys...))

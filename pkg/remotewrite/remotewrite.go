@@ -41,6 +41,9 @@ const (
 	// KeepAll sends every series.
 	KeepAll = "all"
 
+	// NotesKey is the top-level values key of meshmon's own notes; the chart ignores it.
+	NotesKey = "meshmon"
+
 	keepLabel = "__tmp_meshmon_keep"
 )
 
@@ -49,7 +52,7 @@ var (
 	remoteWritePath   = []string{"server", "remoteWrite"}
 	secretMountsPath  = []string{"server", "extraSecretMounts"}
 	externalLabelPath = []string{"server", "global", "external_labels", "cluster"}
-	notesPath         = []string{"meshmon", "remoteWrite"}
+	notesPath         = []string{NotesKey, "remoteWrite"}
 	scrapeConfigsPath = []string{"serverFiles", "prometheus.yml", "scrape_configs"}
 )
 

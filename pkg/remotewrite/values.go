@@ -2,6 +2,7 @@ package remotewrite
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -364,4 +365,59 @@ func Mounts(values map[string]any) []map[string]any {
 		}
 	}
 	return out
+}
+
+// Carry adds to planned (values an install computed, modified in place) the named
+// remote_write entries of the deployed release's values that planned lacks, with their
+// notes, and mounts what planned then refers to. It returns the names carried. Unnamed
+// entries come from install's own flags and are not carried.
+func Carry(planned, deployed map[string]any) ([]string, error) {
+	items, err := list(planned, remoteWritePath)
+	if err != nil {
+		return nil, err
+	}
+	old, err := list(deployed, remoteWritePath)
+	if err != nil {
+		return nil, err
+	}
+	have := map[string]bool{}
+	for _, it := range items {
+		if m, _ := it.(map[string]any); m != nil {
+			if n, _ := m["name"].(string); n != "" {
+				have[n] = true
+			}
+		}
+	}
+	ns, _ := list(deployed, notesPath)
+	var carried []string
+	for _, it := range old {
+		m, _ := it.(map[string]any)
+		name, _ := m["name"].(string)
+		if name == "" || have[name] {
+			continue
+		}
+		items = append(items, helmvalues.DeepCopy(m))
+		carried = append(carried, name)
+		for _, n := range ns {
+			if nm, _ := n.(map[string]any); nm != nil && nm["name"] == name {
+				if err := setNote(planned, name, helmvalues.DeepCopyMap(nm)); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	if len(carried) > 0 {
+		setList(planned, remoteWritePath, items)
+		// The endpoints' series are told apart by the cluster label `remote-write add`
+		// made sure of; an install without --cluster-name keeps it for them.
+		if c := ClusterLabel(deployed); c != "" && ClusterLabel(planned) == "" {
+			maps.Copy(planned, WithClusterLabel(planned, c))
+		}
+	}
+	if len(carried) > 0 || len(ReferencedSecrets(planned)) > 0 || len(Mounts(planned)) > 0 {
+		if err := SyncMounts(planned); err != nil {
+			return nil, err
+		}
+	}
+	return carried, nil
 }
