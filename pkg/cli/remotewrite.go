@@ -158,6 +158,9 @@ func (o *remoteWriteAddOptions) Validate() error {
 	if o.endpoint.URL == "" {
 		return usageError("--url is required: the receiver's write URL, e.g. http://vm.example.com:8428/api/v1/write")
 	}
+	if o.queueConfig != "" && (o.endpoint.MaxShards != 0 || o.endpoint.Capacity != 0) {
+		return usageError("--queue-config cannot be combined with --max-shards or --capacity: put them into the queue_config")
+	}
 	if err := validateTimeout(o.timeout); err != nil {
 		return err
 	}

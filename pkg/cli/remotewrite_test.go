@@ -144,7 +144,7 @@ func TestRemoteWriteKeepsCredentialsOutOfTheRelease(t *testing.T) {
 			t.Errorf("the release record lacks %q", want)
 		}
 	}
-	for _, want := range []string{"credentials_file: /etc/meshmon/secrets/vm-token/token", "vm-basic key password -> /etc/meshmon/secrets/vm-basic/password", `"queryURL": "https://mimir.example.com/prometheus"`} {
+	for _, want := range []string{"credentials_file: /etc/meshmon/secrets/vm-token/token", "password_file: /etc/meshmon/secrets/vm-basic/password", "secretName: vm-basic", `"queryURL": "https://mimir.example.com/prometheus"`} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("the output lacks %q:\n%s", want, out.String())
 		}
@@ -158,7 +158,7 @@ func TestRemoteWriteAddRefusals(t *testing.T) {
 		mod  func(*remoteWriteAddOptions)
 		want string
 	}{
-		{"no cluster label", func(o *remoteWriteAddOptions) {}, `no external label "cluster"`},
+		{"no cluster label", func(o *remoteWriteAddOptions) {}, "no external label cluster"},
 		{"missing Secret", func(o *remoteWriteAddOptions) { o.bearer = "nope"; o.clusterName = "west" }, "kubectl create secret generic nope -n linkerd-viz --from-literal=token=..."},
 		{"missing key", func(o *remoteWriteAddOptions) { o.bearer = "tok"; o.clusterName = "west" }, `secret tok in namespace linkerd-viz has no key "token"`},
 	} {
@@ -176,7 +176,7 @@ func TestRemoteWriteAddRefusals(t *testing.T) {
 		t.Errorf("a refused add wrote revision %d", len(h))
 	}
 	rm := &remoteWriteRemoveOptions{inv: inv, releaseName: defaults.ReleaseName, timeout: time.Minute}
-	if err := runOptions(t, rm, "vm"); err == nil || !strings.Contains(err.Error(), "there are none") {
+	if err := runOptions(t, rm, "vm"); err == nil || !strings.Contains(err.Error(), `no remote-write endpoint "vm"`) {
 		t.Errorf("removing a missing endpoint: %v", err)
 	}
 }
