@@ -158,7 +158,7 @@ func TestRemoteWriteAddRefusals(t *testing.T) {
 		mod  func(*remoteWriteAddOptions)
 		want string
 	}{
-		{"no cluster label", func(o *remoteWriteAddOptions) {}, "no external label cluster"},
+		{"no cluster label", func(*remoteWriteAddOptions) {}, "no external label cluster"},
 		{"missing Secret", func(o *remoteWriteAddOptions) { o.bearer = "nope"; o.clusterName = "west" }, "kubectl create secret generic nope -n linkerd-viz --from-literal=token=..."},
 		{"missing key", func(o *remoteWriteAddOptions) { o.bearer = "tok"; o.clusterName = "west" }, `secret tok in namespace linkerd-viz has no key "token"`},
 	} {

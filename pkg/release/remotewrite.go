@@ -7,11 +7,11 @@ import (
 	"github.com/meshmon/meshmon/pkg/remotewrite"
 )
 
-// ErrNoClusterLabel: remote write without a cluster external label would mix clusters'
-// series in the store.
+// ErrNoClusterLabel is returned when a release without the external label cluster gets
+// remote write: its series would mix with other clusters' in the store.
 var ErrNoClusterLabel = errors.New("the release has no external label cluster")
 
-// ErrNoSuchRemoteWrite: remove named an endpoint the release does not have.
+// ErrNoSuchRemoteWrite is returned (wrapped) when remove names an endpoint the release does not have.
 var ErrNoSuchRemoteWrite = errors.New("no remote-write endpoint")
 
 // WithRemoteWrite returns values with endpoint e (added, or replacing the one of the same
