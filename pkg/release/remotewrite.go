@@ -23,6 +23,9 @@ func WithRemoteWrite(values map[string]any, e remotewrite.Endpoint, cluster stri
 	if have == "" && cluster == "" {
 		return nil, false, fmt.Errorf("%w: every cluster writing to one store needs its own, or their series collide; give --cluster-name NAME (sets server.global.external_labels.cluster)", ErrNoClusterLabel)
 	}
+	if have != "" && cluster != "" && cluster != have {
+		return nil, false, fmt.Errorf("the release already has external label cluster=%q, not %q: leave out --cluster-name, or change the label with install --cluster-name", have, cluster)
+	}
 	out, changed, err = remotewrite.With(values, e)
 	if err != nil {
 		return nil, false, err
