@@ -125,9 +125,11 @@ func (o *federateAddOptions) Run(ctx context.Context) error {
 		return release.WithFederationSource(current, src)
 	}
 	if o.dryRun {
-		return o.inv.federationDryRun(ctx, o.releaseName, o.chart, "add", update, src.Job())
+		return o.inv.dryRunUpdate(ctx, o.releaseName, o.chart, "federate add", update, func(map[string]any) (string, error) {
+			return yamlSection(`Scrape job (serverFiles."prometheus.yml".scrape_configs)`, []any{src.Job()})
+		})
 	}
-	res, err := o.inv.updateFederation(ctx, o.releaseName, o.chart, o.timeout, "Adding federation source "+src.Name, update)
+	res, err := o.inv.updateRelease(ctx, o.releaseName, o.chart, o.timeout, "Adding federation source "+src.Name, update)
 	if err != nil {
 		return err
 	}
@@ -284,9 +286,9 @@ func (o *federateRemoveOptions) Run(ctx context.Context) error {
 		return out, true, nil
 	}
 	if o.dryRun {
-		return o.inv.federationDryRun(ctx, o.releaseName, o.chart, "remove", update, nil)
+		return o.inv.dryRunUpdate(ctx, o.releaseName, o.chart, "federate remove", update, nil)
 	}
-	res, err := o.inv.updateFederation(ctx, o.releaseName, o.chart, o.timeout, "Removing federation source "+o.name, update)
+	res, err := o.inv.updateRelease(ctx, o.releaseName, o.chart, o.timeout, "Removing federation source "+o.name, update)
 	if err != nil {
 		return err
 	}
@@ -295,8 +297,9 @@ func (o *federateRemoveOptions) Run(ctx context.Context) error {
 	return nil
 }
 
-// updateFederation upgrades the release with update, showing progress.
-func (inv *invocation) updateFederation(ctx context.Context, name, chart string, timeout time.Duration, what string, update func(map[string]any) (map[string]any, bool, error)) (*release.Result, error) {
+// updateRelease upgrades the release with update (a values-only change, as federate and
+// remote-write make), showing progress.
+func (inv *invocation) updateRelease(ctx context.Context, name, chart string, timeout time.Duration, what string, update func(map[string]any) (map[string]any, bool, error)) (*release.Result, error) {
 	env := inv.env(false)
 	t, err := env.Target(name)
 	if err != nil {
@@ -320,9 +323,9 @@ func (inv *invocation) updateFederation(ctx context.Context, name, chart string,
 	return res, nil
 }
 
-// federationDryRun prints what a federate command would change, reading the release but
-// writing nothing.
-func (inv *invocation) federationDryRun(ctx context.Context, name, chart, verb string, update func(map[string]any) (map[string]any, bool, error), job map[string]any) error {
+// dryRunUpdate prints what command (e.g. "federate add") would change, reading the
+// release but writing nothing; describe adds the details from the new values.
+func (inv *invocation) dryRunUpdate(ctx context.Context, name, chart, command string, update func(map[string]any) (map[string]any, bool, error), describe func(values map[string]any) (string, error)) error {
 	env := inv.env(false)
 	t, err := env.Target(name)
 	if err != nil {
@@ -333,20 +336,28 @@ func (inv *invocation) federationDryRun(ctx context.Context, name, chart, verb s
 		return env.ExplainNotInstalled(err)
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "# %s federate %s --dry-run: nothing below has been applied.\n", inv.host.Display, verb)
+	fmt.Fprintf(&b, "# %s %s --dry-run: nothing below has been applied.\n", inv.host.Display, command)
 	if !up.Changed {
-		fmt.Fprintf(&b, "# Release %s in namespace %s: nothing to do, the job is already there.\n", name, t.Namespace)
+		fmt.Fprintf(&b, "# Release %s in namespace %s: nothing to do, it is configured so already.\n", name, t.Namespace)
 	} else {
 		fmt.Fprintf(&b, "# Release %s in namespace %s: would be upgraded with %s.\n", name, t.Namespace, release.DescribeChart(up.Chart))
 	}
-	if job != nil {
-		b.WriteString("# Scrape job (serverFiles.\"prometheus.yml\".scrape_configs):\n")
-		y, err := yaml.Marshal([]any{job})
+	if describe != nil {
+		d, err := describe(up.Values)
 		if err != nil {
 			return err
 		}
-		b.Write(y)
+		b.WriteString(d)
 	}
 	_, err = io.WriteString(inv.streams.Out, b.String())
 	return err
+}
+
+// yamlSection renders v under a comment line.
+func yamlSection(title string, v any) (string, error) {
+	y, err := yaml.Marshal(v)
+	if err != nil {
+		return "", err
+	}
+	return "# " + title + ":\n" + string(y), nil
 }

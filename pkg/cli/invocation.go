@@ -15,6 +15,7 @@ import (
 	"github.com/meshmon/meshmon/pkg/defaults"
 	"github.com/meshmon/meshmon/pkg/install"
 	"github.com/meshmon/meshmon/pkg/kube"
+	"github.com/meshmon/meshmon/pkg/release"
 	"github.com/meshmon/meshmon/pkg/ui"
 )
 
@@ -34,6 +35,8 @@ type invocation struct {
 	verbose          bool
 
 	clients *kube.Clients
+	// newTarget, when set (tests), connects Helm instead of the kubeconfig's cluster.
+	newTarget func(c *kube.Clients, namespace, name string) (*release.Target, error)
 }
 
 func newInvocation(host Host, streams genericiooptions.IOStreams, getenv func(string) string) *invocation {
@@ -147,5 +150,6 @@ func (inv *invocation) env(quiet bool) *install.Env {
 		Namespace:        inv.namespace(),
 		LinkerdNamespace: inv.linkerdNamespace,
 		VizNamespace:     inv.vizNamespace,
+		NewTarget:        inv.newTarget,
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/meshmon/meshmon/pkg/defaults"
 	"github.com/meshmon/meshmon/pkg/release"
+	"github.com/meshmon/meshmon/pkg/remotewrite"
 	"github.com/meshmon/meshmon/pkg/scrape"
 )
 
@@ -58,6 +59,16 @@ func TestOptionsValidate(t *testing.T) {
 		{"check unknown category", &checkOptions{inv: inv, releaseName: defaults.ReleaseName, output: format("table", "table"), categories: []string{"nope"}}, nil, "unknown check category nope"},
 		{"federate add", &federateAddOptions{inv: inv, releaseName: defaults.ReleaseName, timeout: time.Minute}, []string{"west"}, "--url is required"},
 		{"federate add bad url", &federateAddOptions{inv: inv, releaseName: defaults.ReleaseName, timeout: time.Minute, source: scrape.FederationSource{URL: "ftp://a"}}, []string{"west"}, `invalid --url "ftp://a"`},
+		{"remote-write add", &remoteWriteAddOptions{inv: inv, releaseName: defaults.ReleaseName, timeout: time.Minute, endpoint: remotewrite.Endpoint{URL: "https://vm/api/v1/write"}, bearer: "tok:key", tenant: "a"}, []string{"vm"}, ""},
+		{"remote-write add no url", &remoteWriteAddOptions{inv: inv, releaseName: defaults.ReleaseName, timeout: time.Minute}, []string{"vm"}, "--url is required"},
+		{"remote-write add bad secret", &remoteWriteAddOptions{inv: inv, releaseName: defaults.ReleaseName, timeout: time.Minute, endpoint: remotewrite.Endpoint{URL: "https://vm/"}, ca: "Bad.Name"}, []string{"vm"}, "invalid Secret name"},
+		{"remote-write add auth header", &remoteWriteAddOptions{inv: inv, releaseName: defaults.ReleaseName, timeout: time.Minute, endpoint: remotewrite.Endpoint{URL: "https://vm/"}, headers: []string{"Authorization=Bearer x"}}, []string{"vm"}, "--bearer-token-secret"},
+		{"remote-write add queue both", &remoteWriteAddOptions{inv: inv, releaseName: defaults.ReleaseName, timeout: time.Minute, endpoint: remotewrite.Endpoint{URL: "https://vm/", MaxShards: 2}, queueConfig: "{capacity: 1}"}, []string{"vm"}, "cannot be combined"},
+		{"remote-write add bad queue", &remoteWriteAddOptions{inv: inv, releaseName: defaults.ReleaseName, timeout: time.Minute, endpoint: remotewrite.Endpoint{URL: "https://vm/"}, queueConfig: "[1"}, []string{"vm"}, "--queue-config:"},
+		{"remote-write add bad keep", &remoteWriteAddOptions{inv: inv, releaseName: defaults.ReleaseName, timeout: time.Minute, endpoint: remotewrite.Endpoint{URL: "https://vm/", Keep: []string{"{job=x}"}}}, []string{"vm"}, "invalid --keep"},
+		{"remote-write add bad name", &remoteWriteAddOptions{inv: inv, releaseName: defaults.ReleaseName, timeout: time.Minute, endpoint: remotewrite.Endpoint{URL: "https://vm/"}}, []string{"VM"}, "invalid name"},
+		{"remote-write list -o xml", &remoteWriteListOptions{inv: inv, releaseName: defaults.ReleaseName, output: format("xml", "table", "json", "yaml")}, nil, "must be one of"},
+		{"remote-write remove", &remoteWriteRemoveOptions{inv: inv, releaseName: defaults.ReleaseName, timeout: time.Minute}, []string{"vm"}, ""},
 		{"federate remove", &federateRemoveOptions{inv: inv, releaseName: defaults.ReleaseName, timeout: time.Minute}, []string{"west"}, ""},
 		{"federate remove bad release", &federateRemoveOptions{inv: inv, releaseName: "a_b", timeout: time.Minute}, []string{"west"}, "is invalid"},
 		{"federate list", &federateListOptions{inv: inv, releaseName: defaults.ReleaseName, output: format("yaml", "table", "json", "yaml")}, nil, ""},

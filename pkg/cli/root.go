@@ -123,6 +123,7 @@ Get started:
 		newVizCommand(inv),
 		newPolicyCommand(inv),
 		newFederateCommand(inv),
+		newRemoteWriteCommand(inv),
 		newVersionCommand(inv),
 		newExtensionCommand(inv),
 	)

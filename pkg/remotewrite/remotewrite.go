@@ -156,6 +156,12 @@ func validateHeader(k string) error {
 	return nil
 }
 
+// queueFields are the fields of Prometheus' remote_write queue_config.
+var queueFields = []string{
+	"capacity", "max_shards", "min_shards", "max_samples_per_send", "batch_send_deadline",
+	"min_backoff", "max_backoff", "retry_on_http_429", "sample_age_limit",
+}
+
 var endpointName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
 // Validate checks the endpoint without contacting anything; every problem at once.
@@ -199,6 +205,11 @@ func (e Endpoint) Validate() error {
 	}
 	if _, err := relabelConfigs(e.Keep); err != nil {
 		errs = append(errs, err)
+	}
+	for k := range e.QueueConfig {
+		if !slices.Contains(queueFields, k) {
+			errs = append(errs, fmt.Errorf("unknown queue_config field %q: Prometheus knows %s", k, strings.Join(queueFields, ", ")))
+		}
 	}
 	if e.MaxShards < 0 || e.Capacity < 0 {
 		errs = append(errs, errors.New("--max-shards and --capacity must be positive"))

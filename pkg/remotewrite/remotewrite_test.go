@@ -120,6 +120,7 @@ func TestValidate(t *testing.T) {
 		{"all plus", func(e *Endpoint) { e.Keep = []string{"all", "linkerd"} }, "give it alone"},
 		{"secret name", func(e *Endpoint) { e.CA = &SecretKeyRef{"a.b", "ca.crt"} }, "DNS label"},
 		{"long secret", func(e *Endpoint) { e.ClientCert = ptr(strings.Repeat("a", 49)) }, "at most 48"},
+		{"queue field", func(e *Endpoint) { e.QueueConfig = map[string]any{"max_shard": 2} }, "unknown queue_config field"},
 		{"query url", func(e *Endpoint) { e.QueryURL = "vm:8428" }, "--query-url"},
 	}
 	for _, c := range cases {
