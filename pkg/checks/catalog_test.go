@@ -122,7 +122,7 @@ func TestCategorySelectionAddsWhatItDependsOn(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "unknown check category nope: choose from kubernetes-api, linkerd, release") {
 		t.Errorf("unknown category error = %v", err)
 	}
-	if got := CategoryNames(); len(got) != 11 || got[0] != CategoryKubernetesAPI || got[10] != CategoryPrometheusHealth {
+	if got := CategoryNames(); len(got) != 12 || got[0] != CategoryKubernetesAPI || got[10] != CategoryPrometheusHealth || got[11] != CategoryRemoteWrite {
 		t.Errorf("CategoryNames() = %q", got)
 	}
 }

@@ -71,8 +71,12 @@ func FuzzRenderJSON(f *testing.F) {
 		if len(doc.Categories) != len(want) {
 			t.Fatalf("%d categories in JSON, want %d", len(doc.Categories), len(want))
 		}
-		if !utf8.ValidString(category + desc + detail + errMsg + hint) {
-			return
+		// Invalid UTF-8 is replaced when encoded, so only valid strings must round-trip.
+		// Each string on its own: two invalid halves can concatenate to a valid rune.
+		for _, s := range []string{category, desc, detail, errMsg, hint} {
+			if !utf8.ValidString(s) {
+				return
+			}
 		}
 		for i, c := range want {
 			got := doc.Categories[i]
