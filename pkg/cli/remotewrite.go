@@ -300,7 +300,7 @@ func printRemoteWriteTable(w io.Writer, eps []remotewrite.Endpoint) error {
 		if keep == "" {
 			keep = remotewrite.KeepLinkerd
 		}
-		tenant, query := e.Headers["X-Scope-OrgID"], e.QueryURL
+		tenant, query := e.Headers[remotewrite.TenantHeader], e.QueryURL
 		if tenant == "" {
 			tenant = "-"
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/meshmon/meshmon/pkg/prom"
 	"github.com/meshmon/meshmon/pkg/release"
+	"github.com/meshmon/meshmon/pkg/remotewrite"
 )
 
 type statusOptions struct {
@@ -35,7 +36,8 @@ firstDeployed, lastDeployed, workload{kind,name,ready,desired},
 storage[]{claim,namespace,uid,phase,requested,capacity,storageClass,accessModes,
 persistentVolume,reclaimPolicy,statefulSet,keep}, url, and from Prometheus itself
 prometheus{samplesPerSecond,headSeries,diskUsedBytes,forecast{outcome,summary,…}}
-(or prometheusError when it cannot be reached).`,
+(or prometheusError when it cannot be reached), and remoteWrite[] (the remote-write
+endpoints as "remote-write list -o json" prints them: Secret names, never credentials).`,
 		Example: fmt.Sprintf(`  %[1]s status
   %[1]s status -o json`, inv.host.Display),
 		Args: cobra.NoArgs,
@@ -131,6 +133,24 @@ func printStatusTable(w io.Writer, s *release.Status) error {
 		row("FORECAST", fmt.Sprintf("%s: %s", p.Forecast.Outcome, p.Forecast.Summary))
 	} else if s.PrometheusError != "" {
 		row("PROMETHEUS", "not read: "+s.PrometheusError)
+	}
+	for i, e := range s.RemoteWrite {
+		key := ""
+		if i == 0 {
+			key = "REMOTE WRITE"
+		}
+		name := e.Name
+		if name == "" {
+			name = "(unnamed)"
+		}
+		desc := name + " " + e.URL + " (auth " + remoteWriteAuth(e)
+		if tenant := e.Headers[remotewrite.TenantHeader]; tenant != "" {
+			desc += ", tenant " + tenant
+		}
+		if e.QueryURL != "" {
+			desc += ", query " + e.QueryURL
+		}
+		row(key, desc+")")
 	}
 	return tw.Flush()
 }

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/meshmon/meshmon/pkg/remotewrite"
 )
 
 // Status is the release at a glance. Its JSON form is what `status -o json` prints and
@@ -32,6 +34,9 @@ type Status struct {
 	// not be read, and PrometheusError says why.
 	Prometheus      *PrometheusHealth `json:"prometheus,omitempty"`
 	PrometheusError string            `json:"prometheusError,omitempty"`
+	// RemoteWrite lists the release's remote-write endpoints; credentials appear only as
+	// the names of the Secrets they are read from.
+	RemoteWrite []remotewrite.Endpoint `json:"remoteWrite"`
 }
 
 // Workload is the server's Deployment or StatefulSet.
@@ -56,6 +61,12 @@ func GetStatus(ctx context.Context, t *Target, clusterDomain string) (*Status, e
 	if last.Info != nil {
 		s.Status, s.Description = string(last.Info.Status), last.Info.Description
 		s.FirstDeploy, s.LastDeploy = last.Info.FirstDeployed, last.Info.LastDeployed
+	}
+	if s.RemoteWrite, err = remotewrite.Endpoints(last.Config); err != nil {
+		return nil, fmt.Errorf("reading the remote-write endpoints of release %s: %w", t.Release, err)
+	}
+	if s.RemoteWrite == nil {
+		s.RemoteWrite = []remotewrite.Endpoint{}
 	}
 	if last.Chart != nil && last.Chart.Metadata != nil {
 		s.Chart, s.ChartVersion, s.AppVersion = last.Chart.Metadata.Name, last.Chart.Metadata.Version, last.Chart.Metadata.AppVersion

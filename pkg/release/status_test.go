@@ -118,7 +118,7 @@ func TestStatusStatefulSet(t *testing.T) {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	want := []string{"appVersion", "chart", "chartVersion", "description", "firstDeployed", "lastDeployed", "namespace", "release", "revision", "status", "storage", "url", "workload"}
+	want := []string{"appVersion", "chart", "chartVersion", "description", "firstDeployed", "lastDeployed", "namespace", "release", "remoteWrite", "revision", "status", "storage", "url", "workload"}
 	if !slices.Equal(keys, want) {
 		t.Errorf("status JSON keys = %v, want the documented %v", keys, want)
 	}
