@@ -205,9 +205,14 @@ func TestRemoteWriteFails(t *testing.T) {
 			[]string{"wants 60 shards, max_shards is 50"}},
 		{"pending grows", func(f *rwFixture) {
 			f.gauges(sampleTime-10, 2, 5000)
-			f.set(rwPendMin, queue("", 1000))
+			f.set(rwPendMin, queue("", 3000))
 			f.set(rwPendDer, queue("", 12))
-		}, chkPending, healthcheck.StatusWarning, []string{"5000 samples pending, never below 1000 over 5m, rising 12.0/s"}},
+		}, chkPending, healthcheck.StatusWarning, []string{"5000 samples pending, never below 3000 over 5m, rising 12.0/s"}},
+		{"pending below one batch is normal batching", func(f *rwFixture) {
+			f.gauges(sampleTime-10, 2, 217)
+			f.set(rwPendMin, queue("", 7))
+			f.set(rwPendDer, queue("", 1.5))
+		}, chkPending, healthcheck.StatusSuccess, nil},
 		{"4xx from the counters", func(f *rwFixture) { f.set(rwFailed, queue("", 100)); f.set(rwSent, queue("", 0)); f.logErr = forbidden }, chkFailures, healthcheck.StatusError,
 			[]string{"server log is not readable", "permission denied: cannot get pods/log", "samples_failed_total rises, a non-recoverable 4xx"}},
 		{"5xx from the counters", func(f *rwFixture) {

@@ -65,10 +65,15 @@ func (q RemoteQueue) FailureRatio() float64 {
 	return q.FailedRate / (q.FailedRate + q.SentRate)
 }
 
-// PendingGrowing says the queue did not drain once during the window and its backlog
-// rises.
+// PendingBatch is Prometheus' default max_samples_per_send. A queue always holds some
+// samples between sends (up to one batch, for up to batch_send_deadline); only a backlog
+// that never fell below a full batch in the whole window says the shards cannot keep up.
+const PendingBatch = 2000
+
+// PendingGrowing says the queue never drained below one batch during the window and its
+// backlog rises.
 func (q RemoteQueue) PendingGrowing() bool {
-	return q.PendingMin > 0 && q.PendingDeriv > 0 && q.Pending > q.PendingMin
+	return q.PendingMin > PendingBatch && q.PendingDeriv > 0 && q.Pending > q.PendingMin
 }
 
 // RemoteWriteQueries are the PromQL queries RemoteQueues runs for the self-scrape
