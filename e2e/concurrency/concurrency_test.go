@@ -5,6 +5,7 @@ package concurrency
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os/exec"
@@ -51,12 +52,10 @@ func parallel(t *testing.T, env *framework.Env, n int, args func(i int) []string
 	var wg sync.WaitGroup
 	start := make(chan struct{})
 	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			<-start
 			out[i] = env.Meshmon(t, "kubectl", args(i)...)
-		}()
+		})
 	}
 	close(start)
 	wg.Wait()
@@ -185,7 +184,7 @@ func onTerminal(t *testing.T, env *framework.Env, answer string, args ...string)
 	err = cmd.Wait()
 	<-done
 	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
+	if ee := (*exec.ExitError)(nil); errors.As(err, &ee) {
 		code = ee.ExitCode()
 	} else if err != nil {
 		t.Fatal(err)

@@ -164,7 +164,7 @@ func slowAPIServer(t *testing.T, env *framework.Env) {
 	r := env.Meshmon(t, "kubectl", "check", "--pre", "--kubeconfig", kcfg, "--request-timeout", "500ms")
 	t.Logf("check --pre through a 2s-latency proxy with --request-timeout 500ms: exit %d after %s\n%s%s", r.Code, time.Since(start), r.Stdout, r.Stderr)
 	if r.Code == 0 {
-		t.Errorf("check --pre passed although every request exceeded --request-timeout")
+		t.Error("check --pre passed although every request exceeded --request-timeout")
 	}
 	if !strings.Contains(r.Stdout+r.Stderr, "API server") {
 		t.Errorf("the failure does not name the API server:\n%s%s", r.Stdout, r.Stderr)
@@ -181,7 +181,7 @@ func stalledAPIServer(t *testing.T, env *framework.Env) {
 	p.wait(t, 3*time.Minute)
 	t.Logf("check --pre against a stalled API server: exit %d after %s\n%s", p.code, p.took, p.output())
 	if p.code == 0 {
-		t.Errorf("check --pre passed against an API server that never answers")
+		t.Error("check --pre passed against an API server that never answers")
 	}
 	if !strings.Contains(p.output(), "API server") {
 		t.Errorf("the failure does not name the API server:\n%s", p.output())
@@ -205,10 +205,10 @@ func prometheusKilledMidCheck(t *testing.T, env *framework.Env) {
 		return nil
 	})
 
-	if err := syscall.Kill(p.Server.PID(), syscall.SIGKILL); err != nil {
+	if err := syscall.Kill(p.PID(), syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	<-p.Server.Done()
+	<-p.Done()
 	start := time.Now()
 	down := env.Meshmon(t, "kubectl", checkArgs...)
 	t.Logf("check with Prometheus killed: exit %d after %s\n%s%s", down.Code, time.Since(start), down.Stdout, down.Stderr)

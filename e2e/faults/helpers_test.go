@@ -241,7 +241,7 @@ func (p *proc) wait(t *testing.T, limit time.Duration) {
 	case <-time.After(limit):
 		t.Fatalf("meshmon still running after %s (a hang):\n%s", limit, p.output())
 	}
-	for range p.lines { //nolint:revive // drain what is left
+	for range p.lines { // drain what is left
 	}
 }
 

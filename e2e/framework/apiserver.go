@@ -80,9 +80,9 @@ func (a *ClusterProcess) Kill(t testing.TB) {
 		t.Fatalf("killing %s (pid %d): %v", a.name, a.pid, err)
 	}
 	Eventually(t, 30*time.Second, func() error {
-		st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", a.pid))
-		if err != nil {
-			return nil // reaped
+		st, readErr := os.ReadFile(fmt.Sprintf("/proc/%d/stat", a.pid))
+		if readErr != nil {
+			return nil //nolint:nilerr // no /proc entry: the process is gone (reaped)
 		}
 		if f := strings.Fields(string(st)); len(f) > 2 && f[2] == "Z" {
 			return nil

@@ -14,8 +14,8 @@ type catchTB struct {
 	cleanups []func()
 }
 
-func (c *catchTB) Errorf(format string, args ...any) { c.errs = append(c.errs, format) }
-func (c *catchTB) Cleanup(f func())                  { c.cleanups = append(c.cleanups, f) }
+func (c *catchTB) Errorf(format string, _ ...any) { c.errs = append(c.errs, format) }
+func (c *catchTB) Cleanup(f func())               { c.cleanups = append(c.cleanups, f) }
 
 func TestRegisterSecretCatchesAPrintedSecret(t *testing.T) {
 	const secret = "s3cr3t-token-for-the-scan-test"

@@ -2,6 +2,7 @@ package checks
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -124,7 +125,7 @@ func (f *rwFixture) gauges(sent, desired, pending float64) {
 func (f *rwFixture) run() healthcheck.Results {
 	f.t.Helper()
 	deps := f.deps()
-	deps.PodLog = func(_ context.Context, _ kubernetes.Interface, ns, pod string, o *corev1.PodLogOptions) ([]byte, error) {
+	deps.PodLog = func(_ context.Context, _ kubernetes.Interface, _, _ string, o *corev1.PodLogOptions) ([]byte, error) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		f.logReq = append(f.logReq, o)
@@ -180,7 +181,7 @@ func TestRemoteWritePasses(t *testing.T) {
 }
 
 func TestRemoteWriteFails(t *testing.T) {
-	forbidden := apierrors.NewForbidden(schema.GroupResource{Resource: "pods/log"}, serverPod, fmt.Errorf("no"))
+	forbidden := apierrors.NewForbidden(schema.GroupResource{Resource: "pods/log"}, serverPod, errors.New("no"))
 	for _, tc := range []struct {
 		name   string
 		brk    func(*rwFixture)

@@ -28,7 +28,7 @@ func TestDecideDeletion(t *testing.T) {
 
 func TestAskDeletion(t *testing.T) {
 	for answer, ok := range map[string]bool{
-		"y\n": true, "YES\n": true, " yes \n": true, "yes": true,
+		"y\n": true, "YES\n": true, "  yes\t\n": true, "yes": true,
 		"\n": false, "n\n": false, "no\n": false, "": false, "yess\n": false,
 	} {
 		var prompt bytes.Buffer
