@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
@@ -186,6 +187,52 @@ func TestRealChartSubchartSurvivesUpgrades(t *testing.T) {
 			t.Errorf("the server's configuration lacks job federate-west:\n%s", scrapeJobs())
 		}
 		subchartKept("federate add --chart")
+	})
+
+	// The real chart mounts the credentials' Secret: the job refers to a file, the
+	// Deployment mounts the Secret there, and the token itself is nowhere but the Secret.
+	t.Run("federate add with a bearer token Secret", func(t *testing.T) {
+		const token = "mm-e2e-federate-token-5d2c8a"
+		if _, err := kc.CoreV1().Secrets(ns).Create(ctx(t), &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Name: "west-token"}, StringData: map[string]string{"token": token},
+		}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		missing := meshmon("federate", "add", "east", "--url", "http://east.example:9090/federate", "--bearer-token-secret", "east-token", "--chart", published)
+		if missing.Code == 0 || !strings.Contains(missing.Stderr, "east-token") {
+			t.Errorf("federate add with a missing Secret: exit %d\n%s", missing.Code, missing.Stderr)
+		}
+		r := mustMeshmon("federate", "add", "west", "--url", "http://west.example:9090/federate", "--bearer-token-secret", "west-token", "--chart", published)
+		if !strings.Contains(scrapeJobs(), "credentials_file: /etc/meshmon/secrets/west-token/token") {
+			t.Errorf("the job does not read the token from the mounted Secret:\n%s", scrapeJobs())
+		}
+		d, err := kc.AppsV1().Deployments(ns).Get(ctx(t), "prometheus-server", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mounted := false
+		for _, v := range d.Spec.Template.Spec.Volumes {
+			if v.Secret == nil || v.Secret.SecretName != "west-token" {
+				continue
+			}
+			for _, c := range d.Spec.Template.Spec.Containers {
+				for _, m := range c.VolumeMounts {
+					mounted = mounted || (m.Name == v.Name && m.MountPath == "/etc/meshmon/secrets/west-token")
+				}
+			}
+		}
+		if !mounted {
+			t.Errorf("the server Deployment does not mount Secret west-token at /etc/meshmon/secrets/west-token: %+v", d.Spec.Template.Spec.Volumes)
+		}
+		list := mustMeshmon("federate", "list")
+		for _, out := range []string{r.Stdout + r.Stderr, list.Stdout, scrapeJobs()} {
+			if strings.Contains(out, token) {
+				t.Errorf("the token left its Secret:\n%s", out)
+			}
+		}
+		if !strings.Contains(list.Stdout, "bearer from Secret west-token") {
+			t.Errorf("federate list does not say where the token comes from:\n%s", list.Stdout)
+		}
 	})
 
 	mustMeshmon("uninstall", "--delete-data", "--yes")

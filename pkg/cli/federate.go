@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshmon/meshmon/pkg/release"
+	"github.com/meshmon/meshmon/pkg/remotewrite"
 	"github.com/meshmon/meshmon/pkg/scrape"
 )
 
@@ -43,9 +44,13 @@ type federateAddOptions struct {
 	timeout     time.Duration
 	dryRun      bool
 	chart       string
+	// bearer, basicAuth and ca name the Secrets of the credentials (SECRET[:KEY]).
+	bearer, basicAuth, ca string
 
-	// normalizeErr is what Complete found wrong with the source.
+	// normalizeErr is what Complete found wrong with the source; secrets are the Secret
+	// keys its credentials are mounted from.
 	normalizeErr error
+	secrets      []remotewrite.SecretKeyRef
 }
 
 func newFederateAddCommand(inv *invocation) *cobra.Command {
@@ -74,6 +79,9 @@ unchanged changes nothing.`,
 	f.StringVar(&o.source.Interval, "interval", "", "Scrape interval of this source (default: the global scrape interval)")
 	f.StringVar(&o.source.Timeout, "scrape-timeout", "", "Scrape timeout of this source (default: the global one, at most the interval)")
 	f.BoolVar(&o.source.InsecureSkipVerify, "remote-insecure-skip-tls-verify", false, "Do not verify the remote's TLS certificate (https only)")
+	f.StringVar(&o.bearer, "bearer-token-secret", "", `Secret[:key] in the release's namespace holding the bearer token the remote wants (key default "token"); mounted into the server, never copied`)
+	f.StringVar(&o.basicAuth, "basic-auth-secret", "", `Secret in the release's namespace with the keys "username" and "password"; mounted into the server, never copied`)
+	f.StringVar(&o.ca, "ca-secret", "", `Secret[:key] with the CA certificate that signs the remote's (key default "ca.crt")`)
 	addReleaseNameFlag(f, &o.releaseName, "Name of meshmon's Prometheus Helm release")
 	addTimeoutFlag(f, &o.timeout, "How long to wait for the upgraded release to become ready before rolling it back")
 	f.BoolVar(&o.dryRun, "dry-run", false, "Print the scrape job that would be added; change nothing")
@@ -98,6 +106,32 @@ func (o *federateAddOptions) Complete(_ *cobra.Command, args []string) error {
 	if o.source.URL != "" {
 		o.normalizeErr = o.source.Normalize()
 	}
+	o.secrets = nil
+	if o.bearer != "" {
+		ref, err := remotewrite.ParseSecretKeyRef(o.bearer, remotewrite.DefaultBearerKey)
+		if err != nil {
+			return usageError("--bearer-token-secret: %w", err)
+		}
+		o.source.BearerTokenFile = remotewrite.SecretPath(ref.Secret, ref.Key)
+		o.secrets = append(o.secrets, ref)
+	}
+	if o.basicAuth != "" {
+		ref, err := remotewrite.ParseSecretKeyRef(o.basicAuth, remotewrite.UsernameKey)
+		if err != nil || ref.Key != remotewrite.UsernameKey {
+			return usageError("--basic-auth-secret takes a Secret name (with the keys %q and %q), got %q", remotewrite.UsernameKey, remotewrite.PasswordKey, o.basicAuth)
+		}
+		o.source.UsernameFile = remotewrite.SecretPath(ref.Secret, remotewrite.UsernameKey)
+		o.source.PasswordFile = remotewrite.SecretPath(ref.Secret, remotewrite.PasswordKey)
+		o.secrets = append(o.secrets, ref, remotewrite.SecretKeyRef{Secret: ref.Secret, Key: remotewrite.PasswordKey})
+	}
+	if o.ca != "" {
+		ref, err := remotewrite.ParseSecretKeyRef(o.ca, remotewrite.DefaultCAKey)
+		if err != nil {
+			return usageError("--ca-secret: %w", err)
+		}
+		o.source.CAFile = remotewrite.SecretPath(ref.Secret, ref.Key)
+		o.secrets = append(o.secrets, ref)
+	}
 	return nil
 }
 
@@ -115,14 +149,30 @@ func (o *federateAddOptions) Validate() error {
 	if o.normalizeErr != nil {
 		return usageError("%w", o.normalizeErr)
 	}
+	if o.bearer != "" && o.basicAuth != "" {
+		return usageError("--bearer-token-secret and --basic-auth-secret exclude each other: a scrape job authenticates one way")
+	}
 	return nil
 }
 
 // Run upgrades the release with the source's job.
 func (o *federateAddOptions) Run(ctx context.Context) error {
 	src := o.source
+	if len(o.secrets) > 0 {
+		c, err := o.inv.kubeClients()
+		if err != nil {
+			return err
+		}
+		if err := remotewrite.CheckSecrets(ctx, c.Kube, o.inv.namespace(), o.secrets); err != nil {
+			return err
+		}
+	}
 	update := func(current map[string]any) (map[string]any, bool, error) {
-		return release.WithFederationSource(current, src)
+		out, changed, err := release.WithFederationSource(current, src)
+		if err != nil || !changed {
+			return out, changed, err
+		}
+		return out, true, remotewrite.SyncMounts(out)
 	}
 	if o.dryRun {
 		return o.inv.dryRunUpdate(ctx, o.releaseName, o.chart, "federate add", update, func(map[string]any) (string, error) {
@@ -219,6 +269,11 @@ func printFederationTable(w io.Writer, sources []scrape.FederationSource) error 
 		if s.InsecureSkipVerify {
 			url += " (TLS unverified)"
 		}
+		for _, c := range []struct{ what, file string }{{"bearer", s.BearerTokenFile}, {"basic", s.UsernameFile}, {"CA", s.CAFile}} {
+			if ref, ok := remotewrite.ParseSecretPath(c.file); ok {
+				url += " (" + c.what + " from Secret " + ref.Secret + ")"
+			}
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Name, url, strings.Join(s.Match, " "), interval)
 	}
 	return tw.Flush()
@@ -283,7 +338,8 @@ func (o *federateRemoveOptions) Run(ctx context.Context) error {
 			}
 			return nil, false, fmt.Errorf("%w %q in release %s: %s (see 'federate list')", release.ErrNoSuchFederationSource, o.name, o.releaseName, have)
 		}
-		return out, true, nil
+		// The source's Secrets stay mounted only while something else refers to them.
+		return out, true, remotewrite.SyncMounts(out)
 	}
 	if o.dryRun {
 		return o.inv.dryRunUpdate(ctx, o.releaseName, o.chart, "federate remove", update, nil)

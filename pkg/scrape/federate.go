@@ -39,6 +39,13 @@ type FederationSource struct {
 	Timeout  string `json:"timeout,omitempty"`
 	// InsecureSkipVerify turns off TLS certificate verification for an https URL.
 	InsecureSkipVerify bool `json:"insecureSkipVerify,omitempty"`
+	// The credentials, as paths of files mounted from Kubernetes Secrets (never the
+	// credentials themselves): a bearer token, a basic-auth username and password, and
+	// the CA that signs the remote's certificate.
+	BearerTokenFile string `json:"bearerTokenFile,omitempty"`
+	UsernameFile    string `json:"usernameFile,omitempty"`
+	PasswordFile    string `json:"passwordFile,omitempty"`
+	CAFile          string `json:"caFile,omitempty"`
 }
 
 // JobName is the scrape job federating this source.
@@ -174,8 +181,21 @@ func (s FederationSource) Job() map[string]any {
 	if s.Timeout != "" {
 		job["scrape_timeout"] = s.Timeout
 	}
+	tls := map[string]any{}
 	if s.InsecureSkipVerify {
-		job["tls_config"] = map[string]any{"insecure_skip_verify": true}
+		tls["insecure_skip_verify"] = true
+	}
+	if s.CAFile != "" {
+		tls["ca_file"] = s.CAFile
+	}
+	if len(tls) > 0 {
+		job["tls_config"] = tls
+	}
+	if s.BearerTokenFile != "" {
+		job["authorization"] = map[string]any{"type": "Bearer", "credentials_file": s.BearerTokenFile}
+	}
+	if s.UsernameFile != "" || s.PasswordFile != "" {
+		job["basic_auth"] = map[string]any{"username_file": s.UsernameFile, "password_file": s.PasswordFile}
 	}
 	return job
 }
@@ -223,6 +243,14 @@ func FederationSourceFromJob(job map[string]any) (s FederationSource, ok bool) {
 	s.Timeout, _ = job["scrape_timeout"].(string)
 	if tls, isMap := job["tls_config"].(map[string]any); isMap {
 		s.InsecureSkipVerify, _ = tls["insecure_skip_verify"].(bool)
+		s.CAFile, _ = tls["ca_file"].(string)
+	}
+	if auth, isMap := job["authorization"].(map[string]any); isMap {
+		s.BearerTokenFile, _ = auth["credentials_file"].(string)
+	}
+	if basic, isMap := job["basic_auth"].(map[string]any); isMap {
+		s.UsernameFile, _ = basic["username_file"].(string)
+		s.PasswordFile, _ = basic["password_file"].(string)
 	}
 	return s, true
 }
