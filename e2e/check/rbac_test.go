@@ -192,7 +192,7 @@ func testPublishedRBAC(t *testing.T, env *framework.Env, installArgs []string) {
 			t.Errorf("linkerd-meshmon check with the check role: exit %d\n%s%s", lr.Code, lr.Stdout, lr.Stderr)
 		}
 		// --verbose logs every request: still no credential (RegisterSecret scans it).
-		if r := env.Meshmon(t, "linkerd", "check", limited, "--verbose", "-o", "short"); r.Code != 0 || !strings.Contains(r.Stderr, "GET https://") {
+		if r := env.Meshmon(t, "linkerd", "check", limited, "--verbose", "-o", "short"); r.Code != 0 || !strings.Contains(r.Stderr, "https://") {
 			t.Errorf("linkerd-meshmon check --verbose with the check role: exit %d, want 0 and the request log on stderr\n%s", r.Code, r.Stderr)
 		}
 	})
