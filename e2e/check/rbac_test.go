@@ -103,8 +103,10 @@ var permissionText = regexp.MustCompile(`(permission denied: cannot \w+ \S+|you 
 // testPublishedRBAC runs in TestCheck's healthy state (a full install with the real
 // Prometheus): a user bound to exactly docs/rbac/check.yaml runs the whole suite with
 // every check the admin sees, all passing (nothing forbidden, nothing skipped for it), and
-// an install with that role stops with the permission it lacks.
-func testPublishedRBAC(t *testing.T, env *framework.Env) {
+// an install with that role stops with the permission it lacks; bound to
+// docs/rbac/install.yaml as well, the same install (an upgrade to the same state, with
+// preflight, viz and policy steps and the final checks) succeeds.
+func testPublishedRBAC(t *testing.T, env *framework.Env, installArgs []string) {
 	limited := "--kubeconfig=" + env.LimitedKubeconfig()
 	// Credentials never printed: the limited user's private key, even in verbose logs.
 	kc, err := clientcmd.LoadFromFile(env.LimitedKubeconfig())
@@ -131,13 +133,14 @@ func testPublishedRBAC(t *testing.T, env *framework.Env) {
 		framework.RegisterSecret(t, token)
 		tokenKC := tokenKubeconfig(t, env, token)
 		before := framework.RecordedOutputs()
+		// --verbose (client-go's request log) is a flag of the linkerd host, as linkerd passes it.
 		for _, args := range [][]string{
 			{"check", "--verbose", "-o", "short"},
-			{"check", "--verbose", "-o", "json"},
+			{"check", "--verbose", "--output=json"},
 			{"install", "--verbose", "--chart", framework.TestChart(t, "prometheus"), "--dry-run"},
 			{"federate", "list", "--verbose"},
 		} {
-			r := env.Meshmon(t, "kubectl", append(args, "--kubeconfig="+tokenKC)...)
+			r := env.Meshmon(t, "linkerd", append(args, "--kubeconfig="+tokenKC)...)
 			if r.Code == 0 {
 				t.Errorf("%v with a token the API server does not know succeeded:\n%s", args, r.Stdout)
 			}
@@ -149,7 +152,7 @@ func testPublishedRBAC(t *testing.T, env *framework.Env) {
 			t.Fatal("the runs were not recorded for the secret scan")
 		}
 		// The same token given as a flag.
-		env.Meshmon(t, "kubectl", "check", "--verbose", "--kubeconfig="+tokenKC, "--token="+token)
+		env.Meshmon(t, "linkerd", "check", "--verbose", "--kubeconfig="+tokenKC, "--token="+token)
 	})
 
 	t.Run("without a role", func(t *testing.T) {
@@ -189,7 +192,9 @@ func testPublishedRBAC(t *testing.T, env *framework.Env) {
 			t.Errorf("linkerd-meshmon check with the check role: exit %d\n%s%s", lr.Code, lr.Stdout, lr.Stderr)
 		}
 		// --verbose logs every request: still no credential (RegisterSecret scans it).
-		env.Meshmon(t, "kubectl", "check", limited, "--verbose", "-o", "short")
+		if r := env.Meshmon(t, "linkerd", "check", limited, "--verbose", "-o", "short"); r.Code != 0 || !strings.Contains(r.Stderr, "https://") {
+			t.Errorf("linkerd-meshmon check --verbose with the check role: exit %d, want 0 and the request log on stderr\n%s", r.Code, r.Stderr)
+		}
 	})
 
 	t.Run("install beyond the check role", func(t *testing.T) {
@@ -201,6 +206,8 @@ func testPublishedRBAC(t *testing.T, env *framework.Env) {
 			t.Errorf("install with the check role does not say which permission it needs:\n%s%s", r.Stdout, r.Stderr)
 		}
 	})
+
+	t.Run("install role installs", func(t *testing.T) { testInstallRole(t, env, installArgs) })
 }
 
 // tokenKubeconfig is the admin kubeconfig's cluster with a user that has only a bearer
@@ -221,6 +228,21 @@ func tokenKubeconfig(t *testing.T, env *framework.Env, token string) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+func testInstallRole(t *testing.T, env *framework.Env, installArgs []string) {
+	bindPublishedRole(t, env, "install.yaml")
+	args := append(append([]string(nil), installArgs...), "--kubeconfig="+env.LimitedKubeconfig())
+	var r framework.Result
+	framework.Eventually(t, 30*time.Second, func() error {
+		if r = env.Meshmon(t, "kubectl", args...); r.Code != 0 {
+			return &checkFailed{r}
+		}
+		return nil
+	})
+	if !strings.HasSuffix(r.Stdout, "Status check results are √\n") {
+		t.Errorf("install with the published install role:\n%s%s", r.Stdout, r.Stderr)
+	}
 }
 
 type checkFailed struct{ r framework.Result }

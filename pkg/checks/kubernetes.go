@@ -192,6 +192,8 @@ func alsoRead(ns string) []access {
 		{"list", "apps", "statefulsets", "", ns, "find a StatefulSet Prometheus server"},
 		{"get", "apps", "statefulsets", "", ns, "read a StatefulSet Prometheus server"},
 		{"get", "", "serviceaccounts", "", "", "check that the service accounts the policy authorizes exist"},
+		{"get", policy.Group, "servers", "", ns, "read the Prometheus Server policy"},
+		{"get", policy.Group, "authorizationpolicies", "", ns, "read who may query Prometheus"},
 		{"get", policy.Group, "meshtlsauthentications", "", ns, "read the identities the policy lets in"},
 		{"get", policy.Group, "networkauthentications", "", ns, "read the networks the policy lets in"},
 		{"get", "storage.k8s.io", "storageclasses", "", "", "check the volume's storage class"},
