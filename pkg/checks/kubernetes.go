@@ -196,6 +196,12 @@ func alsoRead(ns string) []access {
 		{"get", policy.Group, "authorizationpolicies", "", ns, "read who may query Prometheus"},
 		{"get", policy.Group, "meshtlsauthentications", "", ns, "read the identities the policy lets in"},
 		{"get", policy.Group, "networkauthentications", "", ns, "read the networks the policy lets in"},
+		// Repeated reads of one kind in a namespace are answered by one list (kube.SharedReads).
+		{"list", "apps", "deployments", "", ns, "read the namespace's Deployments once for every check"},
+		{"list", policy.Group, "servers", "", "", "read a namespace's Server policies once"},
+		{"list", policy.Group, "authorizationpolicies", "", "", "read a namespace's authorization policies once"},
+		{"list", policy.Group, "meshtlsauthentications", "", "", "read a namespace's identity lists once"},
+		{"list", policy.Group, "networkauthentications", "", "", "read a namespace's network lists once"},
 		{"get", "storage.k8s.io", "storageclasses", "", "", "check the volume's storage class"},
 		{"list", "monitoring.coreos.com", "servicemonitors", "", "", "find prometheus-operator scrape configs that miss the mesh"},
 		{"list", "monitoring.coreos.com", "prometheuses", "", "", "find prometheus-operator servers"},
