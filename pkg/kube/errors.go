@@ -1,6 +1,8 @@
 package kube
 
 import (
+	"context"
+	"errors"
 	"fmt"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -33,6 +35,9 @@ func ExplainAPIError(verb, resource, namespace, name string, err error) error {
 			verb, target, where, verb, resource, scope)}
 	case apierrors.IsNotFound(err):
 		return &explainedError{err: err, msg: fmt.Sprintf("cannot %s %s%s: it does not exist", verb, target, where)}
+	case errors.Is(err, context.DeadlineExceeded) || apierrors.IsTimeout(err):
+		return &explainedError{err: err, msg: fmt.Sprintf("cannot %s %s%s: the Kubernetes API server did not answer in time (%v); check that it is reachable and healthy, or raise --request-timeout",
+			verb, target, where, err)}
 	}
 	return fmt.Errorf("cannot %s %s%s: %w", verb, target, where, err)
 }

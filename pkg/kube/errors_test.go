@@ -1,7 +1,10 @@
 package kube
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -56,5 +59,15 @@ func TestResourceName(t *testing.T) {
 		if got := ResourceName(tt.gvr); got != tt.want {
 			t.Errorf("ResourceName(%v) = %q, want %q", tt.gvr, got, tt.want)
 		}
+	}
+}
+
+func TestExplainAPIErrorTimeoutNamesTheAPIServer(t *testing.T) {
+	err := ExplainAPIError("list", "storageclasses", "", "", fmt.Errorf("Get \"https://127.0.0.1:6443/apis/storage.k8s.io/v1/storageclasses\": %w", context.DeadlineExceeded))
+	if !strings.Contains(err.Error(), "the Kubernetes API server did not answer in time") || !strings.Contains(err.Error(), "--request-timeout") {
+		t.Errorf("timeout explained as %q", err)
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("the explanation lost the cause: %v", err)
 	}
 }
