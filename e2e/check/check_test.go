@@ -169,7 +169,6 @@ func TestCheck(t *testing.T) {
 		}
 	})
 
-
 	t.Run("as linkerd check runs it", func(t *testing.T) {
 		r := env.Meshmon(t, "linkerd", linkerdCheckArgs(t, env)...)
 		out := parseLinkerd(t, r.Stdout)
