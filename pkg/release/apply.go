@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"syscall"
 	"time"
 
 	"helm.sh/helm/v4/pkg/action"
@@ -259,6 +260,10 @@ func (t *Target) explainFailure(ctx context.Context, a Action, err error, waitin
 	if !strings.Contains(err.Error(), "rollback-on-failure") {
 		undone = "check its state with 'helm history " + t.Release + " -n " + t.Namespace + "'"
 	}
+	if strings.Contains(err.Error(), "error occurred while uninstalling") || strings.Contains(err.Error(), "error occurred while rolling back") {
+		// Helm's own undo failed too, often for the same reason (the API server was away).
+		undone = "Helm could not undo it either, so the release may be left pending: rerun install, which names that state and the --repair that recovers it"
+	}
 	detail := ""
 	if waiting != "" {
 		detail = "; last seen: " + waiting
@@ -267,9 +272,28 @@ func (t *Target) explainFailure(ctx context.Context, a Action, err error, waitin
 	switch {
 	case errors.Is(ctx.Err(), context.Canceled):
 		return fmt.Errorf("interrupted the %s; %s: %w", what, undone, context.Canceled)
+	case apiServerUnreachable(err):
+		return fmt.Errorf("the %s failed because the Kubernetes API server stopped answering during it%s; %s. Check that the API server is running and reachable. Helm reported: %w",
+			what, detail, undone, err)
 	case errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "context deadline exceeded"):
 		return fmt.Errorf("the %s did not become ready within %s%s; %s. Fix what blocks it (a PVC that cannot bind: check the storage class and free PersistentVolumes) or raise --timeout. Helm reported: %w",
 			what, timeout, detail, undone, err)
 	}
 	return fmt.Errorf("the %s failed%s; %s. Helm reported: %w", what, detail, undone, err)
+}
+
+// apiServerUnreachable tells whether Helm failed because it could not reach the API server:
+// a refused or reset connection, or Helm's own "kubernetes cluster unreachable". Helm
+// flattens some errors to text, so the text is read as well as the error chain.
+func apiServerUnreachable(err error) bool {
+	if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) {
+		return true
+	}
+	msg := err.Error()
+	for _, s := range []string{"kubernetes cluster unreachable", "connect: connection refused", "connection reset by peer", "http2: client connection lost"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
 }

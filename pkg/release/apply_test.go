@@ -420,3 +420,21 @@ func TestPendingUpgradeWithoutDeployedRevisionUninstalls(t *testing.T) {
 		t.Errorf("with nothing deployed to return to, the remedy is %q", pe.Remedy())
 	}
 }
+
+// The API server going away during the wait (the e2e fault row saw exactly this text)
+// is named as such, with what Helm could not undo, instead of a bare Helm error.
+func TestExplainFailureNamesAnUnreachableAPIServer(t *testing.T) {
+	tg := &Target{Namespace: "mon", Release: "prometheus"}
+	helmErr := errors.New(`an error occurred while uninstalling the release. original install error: resource Deployment/mon/prometheus-server not ready. status: Unknown, message: : kubernetes cluster unreachable: Get "https://127.0.0.1:16443/version?timeout=10s": dial tcp 127.0.0.1:16443: connect: connection refused`)
+	got := tg.explainFailure(context.Background(), ActionInstall, helmErr, "waiting for PVC prometheus-server to bind", time.Minute).Error()
+	for _, want := range []string{"Kubernetes API server stopped answering", "install of release prometheus in namespace mon", "may be left pending", "--repair", "last seen: waiting for PVC", "connection refused"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("explanation lacks %q:\n%s", want, got)
+		}
+	}
+	// A wait that merely ran out of time is not blamed on the API server.
+	got = tg.explainFailure(context.Background(), ActionInstall, fmt.Errorf("rollback-on-failure: %w", context.DeadlineExceeded), "", time.Minute).Error()
+	if strings.Contains(got, "API server") || !strings.Contains(got, "did not become ready within 1m0s") {
+		t.Errorf("timeout explained as:\n%s", got)
+	}
+}
