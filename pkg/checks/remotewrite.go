@@ -2,9 +2,12 @@ package checks
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
@@ -391,9 +394,13 @@ func (e *Env) checkRWStore(ctx context.Context) error {
 }
 
 // storeNewest asks the store's query API, from this machine, with the endpoint's
-// headers and credentials (read from their Secret for this request only).
+// headers, credentials and TLS settings (read from their Secrets for this request only).
 func (e *Env) storeNewest(ctx context.Context, ep remotewrite.Endpoint, cluster string) (time.Time, bool, error) {
-	opts := []prom.Option{prom.WithRoundTripper(e.deps.Transport)}
+	rt, err := e.storeTransport(ctx, ep)
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	opts := []prom.Option{prom.WithRoundTripper(rt)}
 	for k, v := range ep.Headers {
 		opts = append(opts, prom.WithHeader(k, v))
 	}
@@ -411,56 +418,97 @@ func (e *Env) storeNewest(ctx context.Context, ep remotewrite.Endpoint, cluster 
 	return c.NewestSample(ctx, clusterLabel, cluster)
 }
 
-// storeAuth is the Authorization header value for the endpoint's credentials; errors
-// name the Secret and key, never the value.
-func (e *Env) storeAuth(ctx context.Context, ep remotewrite.Endpoint) (string, error) {
-	if ep.BearerToken == nil && ep.BasicAuth == nil {
-		return "", nil
-	}
+// storeSecret reads one key of a Secret in Prometheus' namespace, the one the endpoint's
+// mount refers to; errors name the Secret and key, never a value.
+func (e *Env) storeSecret(ctx context.Context, name, key string) ([]byte, error) {
 	kc, err := e.kube(ctx)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	ns, err := e.promNamespace(ctx)
 	if err != nil {
-		return "", err
-	}
-	name := ""
-	if ep.BearerToken != nil {
-		name = ep.BearerToken.Secret
-	} else {
-		name = *ep.BasicAuth
+		return nil, err
 	}
 	s, err := kc.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		if apierrors.IsNotFound(err) {
-			return "", fmt.Errorf("the endpoint's credentials Secret %s/%s does not exist", ns, name)
+			return nil, fmt.Errorf("the endpoint's Secret %s/%s does not exist", ns, name)
 		}
-		return "", kube.ExplainAPIError("get", "secrets", ns, name, err)
+		return nil, kube.ExplainAPIError("get", "secrets", ns, name, err)
 	}
-	key := func(k string) (string, error) {
-		v, ok := s.Data[k]
-		if !ok {
-			return "", fmt.Errorf("Secret %s/%s has no key %q", ns, name, k)
-		}
-		return strings.TrimSpace(string(v)), nil
+	v, ok := s.Data[key]
+	if !ok {
+		return nil, fmt.Errorf("Secret %s/%s has no key %q", ns, name, key)
 	}
-	if ep.BearerToken != nil {
-		t, err := key(ep.BearerToken.Key)
+	return v, nil
+}
+
+// storeAuth is the Authorization header value for the endpoint's credentials.
+func (e *Env) storeAuth(ctx context.Context, ep remotewrite.Endpoint) (string, error) {
+	switch {
+	case ep.BearerToken != nil:
+		t, err := e.storeSecret(ctx, ep.BearerToken.Secret, ep.BearerToken.Key)
 		if err != nil {
 			return "", err
 		}
-		return "Bearer " + t, nil
+		return "Bearer " + strings.TrimSpace(string(t)), nil
+	case ep.BasicAuth != nil:
+		u, err := e.storeSecret(ctx, *ep.BasicAuth, remotewrite.UsernameKey)
+		if err != nil {
+			return "", err
+		}
+		p, err := e.storeSecret(ctx, *ep.BasicAuth, remotewrite.PasswordKey)
+		if err != nil {
+			return "", err
+		}
+		return basicAuth(strings.TrimSpace(string(u)), strings.TrimSpace(string(p))), nil
 	}
-	u, err := key(remotewrite.UsernameKey)
-	if err != nil {
-		return "", err
+	return "", nil
+}
+
+// storeTransport is the check's transport, given the endpoint's CA, client certificate
+// and --remote-insecure-skip-tls-verify when it has any: the store's query API is
+// usually behind the same TLS as its write API. A transport that is not an
+// *http.Transport (a test's) is used as it is.
+func (e *Env) storeTransport(ctx context.Context, ep remotewrite.Endpoint) (http.RoundTripper, error) {
+	base, ok := e.deps.Transport.(*http.Transport)
+	if !ok || (ep.CA == nil && ep.ClientCert == nil && !ep.InsecureSkipVerify) {
+		return e.deps.Transport, nil
 	}
-	p, err := key(remotewrite.PasswordKey)
-	if err != nil {
-		return "", err
+	tr := base.Clone()
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if tr.TLSClientConfig != nil {
+		cfg = tr.TLSClientConfig.Clone()
 	}
-	return basicAuth(u, p), nil
+	cfg.InsecureSkipVerify = ep.InsecureSkipVerify //nolint:gosec // the user asked for it with --remote-insecure-skip-tls-verify
+	if ep.CA != nil {
+		pem, err := e.storeSecret(ctx, ep.CA.Secret, ep.CA.Key)
+		if err != nil {
+			return nil, err
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("key %q of Secret %s holds no PEM certificate; give --ca-secret the Secret of the store's CA", ep.CA.Key, ep.CA.Secret)
+		}
+		cfg.RootCAs = pool
+	}
+	if ep.ClientCert != nil {
+		crt, err := e.storeSecret(ctx, *ep.ClientCert, remotewrite.CertKey)
+		if err != nil {
+			return nil, err
+		}
+		key, err := e.storeSecret(ctx, *ep.ClientCert, remotewrite.KeyKey)
+		if err != nil {
+			return nil, err
+		}
+		pair, err := tls.X509KeyPair(crt, key)
+		if err != nil {
+			return nil, fmt.Errorf("the client certificate in Secret %s is not a valid %s/%s pair; recreate it with kubectl create secret tls", *ep.ClientCert, remotewrite.CertKey, remotewrite.KeyKey)
+		}
+		cfg.Certificates = []tls.Certificate{pair}
+	}
+	tr.TLSClientConfig = cfg
+	return tr, nil
 }
 
 func basicAuth(user, password string) string {

@@ -2,8 +2,11 @@ package checks
 
 import (
 	"context"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -303,4 +306,42 @@ func TestRemoteWriteAbsentWithoutEntries(t *testing.T) {
 	if strings.Contains(out.String(), CategoryRemoteWrite) {
 		t.Errorf("the category is printed without remote_write:\n%s", out.String())
 	}
+}
+
+// The store's query API behind TLS with a private CA: without the endpoint's CA the
+// check fails on the certificate; with --ca-secret it verifies against that CA, and
+// --remote-insecure-skip-tls-verify skips verification.
+func TestRemoteWriteStoreTLS(t *testing.T) {
+	store := &fakeStore{age: 30 * time.Second}
+	srv := httptest.NewUnstartedServer(store)
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake is expected
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+
+	f := newRWFixture(t, func(ep *remotewrite.Endpoint) { ep.QueryURL = srv.URL })
+	expect(t, f.run(), chkStore, healthcheck.StatusError, "certificate")
+
+	f = newRWFixture(t, func(ep *remotewrite.Endpoint) {
+		ep.QueryURL = srv.URL
+		ep.CA = &remotewrite.SecretKeyRef{Secret: "store-ca", Key: remotewrite.DefaultCAKey}
+	})
+	expect(t, f.run(), chkStore, healthcheck.StatusError, "Secret linkerd-viz/store-ca does not exist")
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "store-ca", Namespace: vizNS}, Data: map[string][]byte{remotewrite.DefaultCAKey: []byte("not a certificate")}}
+	if _, err := f.kube.CoreV1().Secrets(vizNS).Create(context.Background(), secret, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, f.run(), chkStore, healthcheck.StatusError, `key "ca.crt" of Secret store-ca holds no PEM certificate`)
+	secret.Data[remotewrite.DefaultCAKey] = caPEM
+	if _, err := f.kube.CoreV1().Secrets(vizNS).Update(context.Background(), secret, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, f.run(), chkStore, healthcheck.StatusSuccess)
+
+	f = newRWFixture(t, func(ep *remotewrite.Endpoint) {
+		ep.URL = strings.Replace(rwURL, "http://", "https://", 1)
+		ep.QueryURL = srv.URL
+		ep.InsecureSkipVerify = true
+	})
+	expect(t, f.run(), chkStore, healthcheck.StatusSuccess)
 }
