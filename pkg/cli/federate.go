@@ -195,14 +195,10 @@ func (o *federateAddOptions) Run(ctx context.Context) error {
 	return nil
 }
 
-type federateListOptions struct {
-	inv         *invocation
-	releaseName string
-	output      *outputFlag
-}
+type federateListOptions struct{ releaseReader }
 
 func newFederateListCommand(inv *invocation) *cobra.Command {
-	o := &federateListOptions{inv: inv}
+	o := &federateListOptions{releaseReader{inv: inv}}
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List the federation sources",
@@ -213,48 +209,23 @@ print a list of {name, url, match, interval, timeout, insecureSkipVerify}.`,
 		Args: cobra.NoArgs,
 		RunE: runE(o),
 	}
-	f := cmd.Flags()
-	addReleaseNameFlag(f, &o.releaseName, "Name of meshmon's Prometheus Helm release")
-	o.output = addOutputFlag(f, "table", "json", "yaml")
+	o.addFlags(cmd.Flags(), "Name of meshmon's Prometheus Helm release")
 	return cmd
-}
-
-func (o *federateListOptions) Complete(*cobra.Command, []string) error { return nil }
-
-func (o *federateListOptions) Validate() error {
-	if err := o.output.validate(); err != nil {
-		return err
-	}
-	return validateReleaseName(o.releaseName)
 }
 
 // Run reads the release's values and prints the sources.
 func (o *federateListOptions) Run(_ context.Context) error {
-	env := o.inv.env(o.output.machineReadable())
-	t, err := env.Target(o.releaseName)
+	env := o.env()
+	t, values, err := o.deployedValues(env)
 	if err != nil {
 		return err
-	}
-	values, err := t.DeployedValues()
-	if err != nil {
-		return env.ExplainNotInstalled(err)
 	}
 	sources, odd := release.FederationSources(values)
 	u := env.UI
 	for _, name := range odd {
 		fmt.Fprintf(u.Err, "%s job %s is named like a federation job but has no single static target; left out\n", u.ErrStyle().Yellow("‼ warning:"), name)
 	}
-	if sources == nil {
-		sources = []scrape.FederationSource{}
-	}
-	if o.output.value != "table" {
-		return printDocument(o.inv.streams.Out, o.output.value, sources)
-	}
-	if len(sources) == 0 {
-		fmt.Fprintf(o.inv.streams.Out, "No federation sources in release %s (namespace %s).\n", o.releaseName, t.Namespace)
-		return nil
-	}
-	return printFederationTable(o.inv.streams.Out, sources)
+	return printList(&o.releaseReader, t.Namespace, "federation sources", sources, printFederationTable)
 }
 
 func printFederationTable(w io.Writer, sources []scrape.FederationSource) error {

@@ -46,9 +46,9 @@ func TestOptionsValidate(t *testing.T) {
 		args []string
 		want string // "" means valid
 	}{
-		{"status", &statusOptions{inv: inv, releaseName: defaults.ReleaseName, output: format("table", "table", "json", "yaml")}, nil, ""},
-		{"status -o xml", &statusOptions{inv: inv, releaseName: defaults.ReleaseName, output: format("xml", "table", "json", "yaml")}, nil, "must be one of table, json, yaml"},
-		{"status long name", &statusOptions{inv: inv, releaseName: long, output: format("table", "table")}, nil, "Helm allows at most 53"},
+		{"status", &statusOptions{releaseReader{inv: inv, releaseName: defaults.ReleaseName, output: format("table", "table", "json", "yaml")}}, nil, ""},
+		{"status -o xml", &statusOptions{releaseReader{inv: inv, releaseName: defaults.ReleaseName, output: format("xml", "table", "json", "yaml")}}, nil, "must be one of table, json, yaml"},
+		{"status long name", &statusOptions{releaseReader{inv: inv, releaseName: long, output: format("table", "table")}}, nil, "Helm allows at most 53"},
 		{"uninstall", &uninstallOptions{inv: inv, releaseName: defaults.ReleaseName, timeout: time.Minute}, nil, ""},
 		{"uninstall --timeout 0", &uninstallOptions{inv: inv, releaseName: defaults.ReleaseName}, nil, "--timeout must be positive"},
 		{"uninstall bad mtls", &uninstallOptions{inv: inv, releaseName: defaults.ReleaseName, timeout: time.Minute, mtlsName: "Bad_"}, nil, "invalid --mtls-authentication"},
@@ -67,11 +67,11 @@ func TestOptionsValidate(t *testing.T) {
 		{"remote-write add bad queue", &remoteWriteAddOptions{inv: inv, releaseName: defaults.ReleaseName, timeout: time.Minute, endpoint: remotewrite.Endpoint{URL: "https://vm/"}, queueConfig: "[1"}, []string{"vm"}, "--queue-config:"},
 		{"remote-write add bad keep", &remoteWriteAddOptions{inv: inv, releaseName: defaults.ReleaseName, timeout: time.Minute, endpoint: remotewrite.Endpoint{URL: "https://vm/", Keep: []string{"{job=x}"}}}, []string{"vm"}, "invalid --keep"},
 		{"remote-write add bad name", &remoteWriteAddOptions{inv: inv, releaseName: defaults.ReleaseName, timeout: time.Minute, endpoint: remotewrite.Endpoint{URL: "https://vm/"}}, []string{"VM"}, "invalid name"},
-		{"remote-write list -o xml", &remoteWriteListOptions{inv: inv, releaseName: defaults.ReleaseName, output: format("xml", "table", "json", "yaml")}, nil, "must be one of"},
+		{"remote-write list -o xml", &remoteWriteListOptions{releaseReader{inv: inv, releaseName: defaults.ReleaseName, output: format("xml", "table", "json", "yaml")}}, nil, "must be one of"},
 		{"remote-write remove", &remoteWriteRemoveOptions{inv: inv, releaseName: defaults.ReleaseName, timeout: time.Minute}, []string{"vm"}, ""},
 		{"federate remove", &federateRemoveOptions{inv: inv, releaseName: defaults.ReleaseName, timeout: time.Minute}, []string{"west"}, ""},
 		{"federate remove bad release", &federateRemoveOptions{inv: inv, releaseName: "a_b", timeout: time.Minute}, []string{"west"}, "is invalid"},
-		{"federate list", &federateListOptions{inv: inv, releaseName: defaults.ReleaseName, output: format("yaml", "table", "json", "yaml")}, nil, ""},
+		{"federate list", &federateListOptions{releaseReader{inv: inv, releaseName: defaults.ReleaseName, output: format("yaml", "table", "json", "yaml")}}, nil, ""},
 		{"viz configure by URL skips the release name", &vizConfigureOptions{inv: inv, releaseName: "UPPER", prometheusURL: "http://p.monitoring:9090", output: format("text", "text")}, nil, ""},
 		{"viz configure bad release", &vizConfigureOptions{inv: inv, releaseName: "UPPER", output: format("text", "text")}, nil, "is invalid"},
 		{"viz restore -o table", &vizRestoreOptions{inv: inv, output: format("table", "text", "json", "yaml")}, nil, "must be one of text, json, yaml"},

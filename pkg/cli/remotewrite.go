@@ -213,14 +213,10 @@ func (o *remoteWriteAddOptions) Run(ctx context.Context) error {
 	return nil
 }
 
-type remoteWriteListOptions struct {
-	inv         *invocation
-	releaseName string
-	output      *outputFlag
-}
+type remoteWriteListOptions struct{ releaseReader }
 
 func newRemoteWriteListCommand(inv *invocation) *cobra.Command {
-	o := &remoteWriteListOptions{inv: inv}
+	o := &remoteWriteListOptions{releaseReader{inv: inv}}
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List the remote-write endpoints",
@@ -231,47 +227,21 @@ shown as the names of their Secrets only. -o json and -o yaml print the endpoint
 		Args: cobra.NoArgs,
 		RunE: runE(o),
 	}
-	f := cmd.Flags()
-	addReleaseNameFlag(f, &o.releaseName, "Name of meshmon's Prometheus Helm release")
-	o.output = addOutputFlag(f, "table", "json", "yaml")
+	o.addFlags(cmd.Flags(), "Name of meshmon's Prometheus Helm release")
 	return cmd
-}
-
-func (o *remoteWriteListOptions) Complete(*cobra.Command, []string) error { return nil }
-
-func (o *remoteWriteListOptions) Validate() error {
-	if err := o.output.validate(); err != nil {
-		return err
-	}
-	return validateReleaseName(o.releaseName)
 }
 
 // Run reads the release's values and prints the endpoints.
 func (o *remoteWriteListOptions) Run(_ context.Context) error {
-	env := o.inv.env(o.output.machineReadable())
-	t, err := env.Target(o.releaseName)
+	t, values, err := o.deployedValues(o.env())
 	if err != nil {
 		return err
-	}
-	values, err := t.DeployedValues()
-	if err != nil {
-		return env.ExplainNotInstalled(err)
 	}
 	eps, err := remotewrite.Endpoints(values)
 	if err != nil {
 		return err
 	}
-	if eps == nil {
-		eps = []remotewrite.Endpoint{}
-	}
-	if o.output.value != "table" {
-		return printDocument(o.inv.streams.Out, o.output.value, eps)
-	}
-	if len(eps) == 0 {
-		fmt.Fprintf(o.inv.streams.Out, "No remote-write endpoints in release %s (namespace %s).\n", o.releaseName, t.Namespace)
-		return nil
-	}
-	return printRemoteWriteTable(o.inv.streams.Out, eps)
+	return printList(&o.releaseReader, t.Namespace, "remote-write endpoints", eps, printRemoteWriteTable)
 }
 
 // RemoteWriteAuth says how an endpoint authenticates, naming Secrets only.

@@ -114,7 +114,7 @@ func TestRemoteWriteKeepsCredentialsOutOfTheRelease(t *testing.T) {
 	if err := runOptions(t, basicDry, "mimir"); err != nil {
 		t.Fatal(err)
 	}
-	list := &remoteWriteListOptions{inv: inv, releaseName: defaults.ReleaseName, output: format("json", "table", "json", "yaml")}
+	list := &remoteWriteListOptions{releaseReader{inv: inv, releaseName: defaults.ReleaseName, output: format("json", "table", "json", "yaml")}}
 	if err := runOptions(t, list); err != nil {
 		t.Fatal(err)
 	}

@@ -15,14 +15,10 @@ import (
 	"github.com/meshmon/meshmon/pkg/remotewrite"
 )
 
-type statusOptions struct {
-	inv         *invocation
-	releaseName string
-	output      *outputFlag
-}
+type statusOptions struct{ releaseReader }
 
 func newStatusCommand(inv *invocation) *cobra.Command {
-	o := &statusOptions{inv: inv}
+	o := &statusOptions{releaseReader{inv: inv}}
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show meshmon's Prometheus release: revision, chart, storage and URL",
@@ -43,25 +39,13 @@ endpoints as "remote-write list -o json" prints them: Secret names, never creden
 		Args: cobra.NoArgs,
 		RunE: runE(o),
 	}
-	f := cmd.Flags()
-	addReleaseNameFlag(f, &o.releaseName, "Name of the Helm release")
-	o.output = addOutputFlag(f, "table", "json", "yaml")
+	o.addFlags(cmd.Flags(), "Name of the Helm release")
 	return cmd
-}
-
-func (o *statusOptions) Complete(*cobra.Command, []string) error { return nil }
-
-// Validate checks the flags without contacting the cluster.
-func (o *statusOptions) Validate() error {
-	if err := o.output.validate(); err != nil {
-		return err
-	}
-	return validateReleaseName(o.releaseName)
 }
 
 // Run reads the release and prints it.
 func (o *statusOptions) Run(ctx context.Context) error {
-	env := o.inv.env(o.output.machineReadable())
+	env := o.env()
 	s, warning, err := env.Status(ctx, o.releaseName)
 	if warning != "" {
 		fmt.Fprintf(env.UI.Err, "%s %s\n", env.UI.ErrStyle().Yellow("‼ warning:"), warning)
