@@ -121,7 +121,7 @@ func TestCheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := serverPod(t, kc, vizNS, "prometheus")
+	srv := framework.ServerPod(t, kc, vizNS, "prometheus")
 	// Rewiring viz replaced metrics-api's pod and removed the bundled
 	// Prometheus: serve the pods only once that has settled.
 	waitRolledOut(t, kc, vizNS, "metrics-api")

@@ -88,26 +88,6 @@ func meshmonValues(t *testing.T, kc kubernetes.Interface, o release.ValuesOption
 	return vals, p
 }
 
-// serverPod waits for the release's one server pod to be Ready and returns it.
-func serverPod(t *testing.T, kc kubernetes.Interface, namespace, release string) *corev1.Pod {
-	t.Helper()
-	var pod *corev1.Pod
-	framework.Eventually(t, 2*time.Minute, func() error {
-		pods, err := kc.CoreV1().Pods(namespace).List(ctxT(t), metav1.ListOptions{LabelSelector: releaseSelector(release)})
-		if err != nil {
-			return err
-		}
-		for i := range pods.Items {
-			if kube.PodReady(&pods.Items[i]) {
-				pod = &pods.Items[i]
-				return nil
-			}
-		}
-		return fmt.Errorf("%d server pods, none ready", len(pods.Items))
-	})
-	return pod
-}
-
 func releaseSelector(name string) string {
 	return release.ServerSelector(name).String()
 }

@@ -18,7 +18,6 @@ import (
 
 	"github.com/meshmon/meshmon/e2e/framework"
 	"github.com/meshmon/meshmon/e2e/sim"
-	"github.com/meshmon/meshmon/pkg/kube"
 	"github.com/meshmon/meshmon/pkg/release"
 )
 
@@ -101,26 +100,6 @@ func waitFor(t *testing.T, env *framework.Env, extra []string, check, result str
 	return last
 }
 
-// serverPod waits for the release's one server pod to be Ready.
-func serverPod(t *testing.T, kc kubernetes.Interface) string {
-	t.Helper()
-	var name string
-	framework.Eventually(t, 2*time.Minute, func() error {
-		pods, err := kc.CoreV1().Pods(vizNS).List(ctxT(t), metav1.ListOptions{LabelSelector: release.ServerSelector("prometheus").String()})
-		if err != nil {
-			return err
-		}
-		for i := range pods.Items {
-			if kube.PodReady(&pods.Items[i]) {
-				name = pods.Items[i].Name
-				return nil
-			}
-		}
-		return fmt.Errorf("%d server pods, none ready", len(pods.Items))
-	})
-	return name
-}
-
 // addRuleFile makes the release's prometheus.yml load rules from path, the
 // way a user adds rules to serverFiles.
 func addRuleFile(t *testing.T, kc kubernetes.Interface, path string) {
@@ -151,7 +130,7 @@ func TestPrometheusHealth(t *testing.T) {
 	env := framework.Current(t)
 	kc, _ := env.Clients(t)
 	env.MustMeshmon(t, "kubectl", "install", "--chart", framework.TestChart(t, "prometheus"), "--cluster-name", "east", "--scrape-interval", "1s", "--skip-check")
-	pod := serverPod(t, kc)
+	pod := framework.ServerPod(t, kc, vizNS, "prometheus").Name
 	mesh := framework.StartFakeMesh(t, kc, "linkerd", vizNS)
 	data := t.TempDir()
 	rp := framework.ReleasePrometheus{Namespace: vizNS, ConfigMap: serverName, ServiceAccount: serverName, Args: framework.ServerRetentionArgs(t, kc, vizNS, serverName), DataDir: data}

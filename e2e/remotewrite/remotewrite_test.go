@@ -21,7 +21,6 @@ import (
 	"github.com/meshmon/meshmon/e2e/sim"
 	"github.com/meshmon/meshmon/pkg/helmclient"
 	"github.com/meshmon/meshmon/pkg/kube"
-	"github.com/meshmon/meshmon/pkg/release"
 )
 
 const (
@@ -174,26 +173,6 @@ func failsNaming(queue string, want ...string) func(int, []checkResult) error {
 	}
 }
 
-// serverPod waits for the release's one server pod to be Ready.
-func serverPod(t *testing.T, kc kubernetes.Interface) string {
-	t.Helper()
-	var name string
-	framework.Eventually(t, 2*time.Minute, func() error {
-		pods, err := kc.CoreV1().Pods(vizNS).List(ctxT(t), metav1.ListOptions{LabelSelector: release.ServerSelector("prometheus").String()})
-		if err != nil {
-			return err
-		}
-		for i := range pods.Items {
-			if kube.PodReady(&pods.Items[i]) && pods.Items[i].DeletionTimestamp == nil {
-				name = pods.Items[i].Name
-				return nil
-			}
-		}
-		return fmt.Errorf("%d server pods, none ready", len(pods.Items))
-	})
-	return name
-}
-
 // putSecret creates or replaces Secret name in the release namespace.
 func putSecret(t *testing.T, kc kubernetes.Interface, name string, data map[string]string) {
 	t.Helper()
@@ -323,14 +302,14 @@ func TestRemoteWrite(t *testing.T) {
 	th := framework.StartThanos(t, env, framework.ThanosOptions{Receivers: 2, ReplicationFactor: 2, TenantHeader: "X-Scope-OrgID"})
 
 	s.mustMeshmon(t, "install", "--chart", framework.TestChart(t, "prometheus"), "--cluster-name", cluster, "--scrape-interval", "1s", "--skip-check")
-	serverPod(t, kc)
+	framework.ServerPod(t, kc, vizNS, "prometheus")
 	mesh := framework.StartFakeMesh(t, kc, "linkerd", vizNS)
 	putSecret(t, kc, tokenSecret, map[string]string{"token": token})
 
 	s.add(t, "vm", "--url", auth.URL+"/api/v1/write", "--query-url", auth.URL, "--bearer-token-secret", tokenSecret)
 	s.add(t, "thanos", "--url", th.Receivers[0].WriteURL, "--tenant", tenant, "--query-url", th.QueryURL)
 	s.mustMeshmon(t, "remote-write", "list")
-	pod := serverPod(t, kc)
+	pod := framework.ServerPod(t, kc, vizNS, "prometheus").Name
 	mesh.Refresh(t, kc)
 	p := framework.StartReleasePrometheus(t, env, kc, framework.ReleasePrometheus{
 		Namespace: vizNS, ConfigMap: serverName, ServiceAccount: serverName, Deployment: serverName,
@@ -443,7 +422,7 @@ func TestRemoteWrite(t *testing.T) {
 	t.Run("no credential in any output or log", func(t *testing.T) {
 		noSecretIn(t, "meshmon's output", s.transcript.String(), token, wrongToken)
 		noSecretIn(t, "Prometheus' log", p.Logs(), token, wrongToken)
-		noSecretIn(t, "the server container log", env.Kubectl(t, "logs", "-n", vizNS, serverPod(t, kc), "-c", serverName), token, wrongToken)
+		noSecretIn(t, "the server container log", env.Kubectl(t, "logs", "-n", vizNS, framework.ServerPod(t, kc, vizNS, "prometheus").Name, "-c", serverName), token, wrongToken)
 		for _, r := range append([]*framework.Proc{vm.Proc, th.Query}, th.Receivers[0].Proc, th.Receivers[1].Proc) {
 			noSecretIn(t, r.Name+"'s log", r.Logs(), token, wrongToken)
 		}
