@@ -3,6 +3,7 @@
 package release
 
 import (
+	"encoding/json"
 	"io"
 	"maps"
 	"os"
@@ -233,6 +234,90 @@ func TestRealChartSubchartSurvivesUpgrades(t *testing.T) {
 		if !strings.Contains(list.Stdout, "bearer from Secret west-token") {
 			t.Errorf("federate list does not say where the token comes from:\n%s", list.Stdout)
 		}
+	})
+
+	// Remote write on the published chart: the entry refers to mounted files, the
+	// Deployment mounts the Secret, the release storage holds no credential, and remove
+	// takes out what nothing else refers to.
+	t.Run("remote-write add with a bearer token and a CA Secret", func(t *testing.T) {
+		const token = "mm-e2e-remote-write-token-7e41b9"
+		framework.RegisterSecret(t, token)
+		for name, data := range map[string]map[string]string{"store-token": {"token": token}, "store-ca": {"ca.crt": "-----BEGIN CERTIFICATE-----\nnot checked here\n-----END CERTIFICATE-----\n"}} {
+			if _, err := kc.CoreV1().Secrets(ns).Create(ctx(t), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name}, StringData: data}, metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		refused := meshmon("remote-write", "add", "store", "--url", "https://store.example:8428/api/v1/write", "--bearer-token-secret", "store-token", "--chart", published)
+		if refused.Code == 0 || !strings.Contains(refused.Stderr, "cluster") {
+			t.Errorf("remote-write add without a cluster label: exit %d\n%s", refused.Code, refused.Stderr)
+		}
+		mustMeshmon("remote-write", "add", "store", "--url", "https://store.example:8428/api/v1/write", "--bearer-token-secret", "store-token",
+			"--ca-secret", "store-ca", "--tenant", "team-a", "--cluster-name", "east", "--chart", published)
+		cfg := scrapeJobs()
+		for _, want := range []string{"remote_write:", "url: https://store.example:8428/api/v1/write", "credentials_file: /etc/meshmon/secrets/store-token/token",
+			"ca_file: /etc/meshmon/secrets/store-ca/ca.crt", "X-Scope-OrgID: team-a", "cluster: east", "write_relabel_configs:"} {
+			if !strings.Contains(cfg, want) {
+				t.Errorf("the server's configuration lacks %q:\n%s", want, cfg)
+			}
+		}
+		d, err := kc.AppsV1().Deployments(ns).Get(ctx(t), "prometheus-server", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mounts := map[string]string{}
+		for _, v := range d.Spec.Template.Spec.Volumes {
+			if v.Secret == nil {
+				continue
+			}
+			for _, c := range d.Spec.Template.Spec.Containers {
+				for _, m := range c.VolumeMounts {
+					if m.Name == v.Name {
+						mounts[v.Secret.SecretName] = m.MountPath
+					}
+				}
+			}
+		}
+		for _, s := range []string{"store-token", "store-ca"} {
+			if mounts[s] != "/etc/meshmon/secrets/"+s {
+				t.Errorf("Secret %s is mounted at %q, want /etc/meshmon/secrets/%s (mounts %v)", s, mounts[s], s, mounts)
+			}
+		}
+		history, err := helmStore(kc, ns).History("prometheus")
+		if err != nil {
+			t.Fatal(err)
+		}
+		refers := 0
+		for _, r := range history {
+			stored, err := json.Marshal(r) // the decoded revision: values, manifest, notes
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(string(stored), token) {
+				t.Errorf("a stored revision of the release holds the token")
+			}
+			if strings.Contains(string(stored), "/etc/meshmon/secrets/store-token/token") {
+				refers++
+			}
+		}
+		if refers == 0 {
+			t.Errorf("none of the %d stored revisions refers to the mounted token: the scan read the wrong thing", len(history))
+		}
+		subchartKept("remote-write add")
+
+		mustMeshmon("remote-write", "remove", "store", "--chart", published)
+		if cfg := scrapeJobs(); strings.Contains(cfg, "store.example") {
+			t.Errorf("remote-write remove left the entry:\n%s", cfg)
+		}
+		d, err = kc.AppsV1().Deployments(ns).Get(ctx(t), "prometheus-server", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range d.Spec.Template.Spec.Volumes {
+			if v.Secret != nil && (v.Secret.SecretName == "store-token" || v.Secret.SecretName == "store-ca") {
+				t.Errorf("remove kept the mount of Secret %s", v.Secret.SecretName)
+			}
+		}
+		subchartKept("remote-write remove")
 	})
 
 	mustMeshmon("uninstall", "--delete-data", "--yes")
