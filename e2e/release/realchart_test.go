@@ -293,7 +293,7 @@ func TestRealChartSubchartSurvivesUpgrades(t *testing.T) {
 				t.Fatal(err)
 			}
 			if strings.Contains(string(stored), token) {
-				t.Errorf("a stored revision of the release holds the token")
+				t.Error("a stored revision of the release holds the token")
 			}
 			if strings.Contains(string(stored), "/etc/meshmon/secrets/store-token/token") {
 				refers++
