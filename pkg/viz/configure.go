@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -435,13 +436,20 @@ func writeError(verb, kind, namespace, name string, err error) error {
 	return fmt.Errorf("%s %s %s: %w", verb, kind, where, err)
 }
 
-// isTestFailed recognises a failed JSON-patch "test" operation, which the API server reports
-// as a 422 or 500 depending on version (client-go's fake clientset, as json-patch's own error).
+// isTestFailed recognises a JSON patch that did not apply to the object as it is now: a failed
+// "test" operation (or a path that no longer exists), which means another writer changed the
+// object after meshmon read it. The API server answers that with a bare 422 (it drops json-patch's
+// text: no message of its own, no causes, no resource named), unlike a validation failure, which
+// names the object and its field errors; client-go's fake returns json-patch's error as it is.
 func isTestFailed(err error) bool {
-	msg := err.Error()
 	var se apierrors.APIStatus
-	if errors.As(err, &se) {
-		msg = se.Status().Message
+	if !errors.As(err, &se) {
+		return strings.Contains(err.Error(), "testing value") || strings.Contains(err.Error(), "test failed")
 	}
-	return strings.Contains(msg, "testing value") || strings.Contains(msg, "test failed")
+	st := se.Status()
+	if strings.Contains(st.Message, "testing value") || strings.Contains(st.Message, "test failed") {
+		return true
+	}
+	d := st.Details
+	return st.Code == http.StatusUnprocessableEntity && (d == nil || (len(d.Causes) == 0 && d.Kind == "" && d.Name == ""))
 }

@@ -3,13 +3,17 @@ package viz
 import (
 	"context"
 	"errors"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	k8stesting "k8s.io/client-go/testing"
 )
 
@@ -119,5 +123,26 @@ func TestConfigureRacingAnApply(t *testing.T) {
 	d, _ := kc.AppsV1().Deployments("linkerd-viz").Get(context.Background(), MetricsAPIName, metav1.GetOptions{})
 	if got := d.Spec.Template.Spec.Containers[0].Args; !slices.Equal(got, theirs) {
 		t.Errorf("metrics-api args = %q, want the concurrent writer's %q", got, theirs)
+	}
+}
+
+// The real API server answers a failed test operation with a bare 422 that drops json-patch's
+// text (found by e2e/faults: the race was reported as a plain "the server rejected our request").
+func TestTestFailedAsTheAPIServerSaysIt(t *testing.T) {
+	err := apierrors.NewGenericServerResponse(http.StatusUnprocessableEntity, "", schema.GroupResource{}, "",
+		"testing value /spec/template/spec/containers/0/args failed: test failed", 0, false)
+	if !isTestFailed(err) {
+		t.Errorf("isTestFailed(%v) = false", err)
+	}
+	msg := writeError("patch", "Deployment", "linkerd-viz", MetricsAPIName, err).Error()
+	for _, want := range []string{"concurrent change", "run the command again"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("writeError = %q, want %q", msg, want)
+		}
+	}
+	invalid := apierrors.NewInvalid(schema.GroupKind{Group: "apps", Kind: "Deployment"}, MetricsAPIName,
+		field.ErrorList{field.Invalid(field.NewPath("spec", "template", "spec", "containers").Index(0).Child("args"), "x", "bad")})
+	if isTestFailed(invalid) {
+		t.Errorf("isTestFailed took a validation failure for a concurrent change: %v", invalid)
 	}
 }
