@@ -135,8 +135,9 @@ func interruptedCheck(t *testing.T, env *framework.Env, _, installed clusterStat
 
 // interruptedUninstall: SIGINT while uninstall's viz restore deletes meshmon's backup copy
 // (metrics-api's flag is back and the bundled Prometheus recreated by then). Nothing is
-// uninstalled; the record stays, so a rerun finishes the restore. Starts installed.
+// uninstalled; the record stays, so a rerun finishes the restore.
 func interruptedUninstall(t *testing.T, env *framework.Env, before, installed clusterState) {
+	env.MustMeshmon(t, "kubectl", installStepArgs("--skip-check")...)
 	sameState(t, "before uninstall", takeState(t, env), installed)
 	h := holdRequest(t, env, func(r *http.Request) bool {
 		return r.Method == http.MethodDelete && r.URL.Path == "/api/v1/namespaces/"+vizNS+"/configmaps/"+viz.BackupConfigMap
