@@ -261,6 +261,25 @@ type slowProxy struct {
 
 func startProxy(t *testing.T, env *framework.Env, target string, delay time.Duration, stall string) *slowProxy {
 	t.Helper()
+	return serveProxy(t, env, target, func(rp http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if stall != "" && strings.HasPrefix(r.URL.Path, stall) {
+				<-r.Context().Done()
+				return
+			}
+			select {
+			case <-time.After(delay):
+			case <-r.Context().Done():
+				return
+			}
+			rp.ServeHTTP(w, r)
+		})
+	})
+}
+
+// serveProxy serves the API server through wrap, which gets the forwarding handler.
+func serveProxy(t *testing.T, env *framework.Env, target string, wrap func(http.Handler) http.Handler) *slowProxy {
+	t.Helper()
 	pki := filepath.Join(env.Run, "pki")
 	serving, err := tls.LoadX509KeyPair(filepath.Join(pki, "apiserver.crt"), filepath.Join(pki, "apiserver.key"))
 	if err != nil {
@@ -283,18 +302,7 @@ func startProxy(t *testing.T, env *framework.Env, target string, delay time.Dura
 	rp := httputil.NewSingleHostReverseProxy(up)
 	rp.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{admin}, MinVersion: tls.VersionTLS12}}
 	rp.ErrorLog = log.New(io.Discard, "", 0)
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if stall != "" && strings.HasPrefix(r.URL.Path, stall) {
-			<-r.Context().Done()
-			return
-		}
-		select {
-		case <-time.After(delay):
-		case <-r.Context().Done():
-			return
-		}
-		rp.ServeHTTP(w, r)
-	})
+	h := wrap(rp)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -51,6 +51,9 @@ const (
 	// PreflightCheckTimeout bounds each preflight check's reads of the cluster, so an
 	// API server that stops answering fails that check instead of hanging install.
 	PreflightCheckTimeout = 30 * time.Second
+	// UndoTimeout bounds the undo of an interrupted step (viz put back, policy objects
+	// deleted), which runs after Ctrl-C has cancelled the command's own context.
+	UndoTimeout = 30 * time.Second
 	// CompletionTimeout bounds the cluster lookups behind shell completion.
 	CompletionTimeout = 5 * time.Second
 )

@@ -39,9 +39,10 @@ func (in *installation) configureViz(ctx context.Context) error {
 	changes, err := viz.Configure(ctx, vc, opts)
 	if err != nil {
 		p.Fail("rewiring linkerd-viz failed")
-		if len(changes) > 0 {
-			_ = change.WriteText(e.Out, changes, false)
+		if len(changes) == 0 {
+			return in.afterRelease(err)
 		}
+		_ = change.WriteText(e.Out, changes, false)
 		return in.afterRelease(fmt.Errorf("%w\n(`%s viz restore` undoes any change listed above)", err, e.Host))
 	}
 	if changes.Changed() {

@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/util/retry"
 
+	"github.com/meshmon/meshmon/pkg/defaults"
 	"github.com/meshmon/meshmon/pkg/kube"
 )
 
@@ -47,6 +48,10 @@ type step struct {
 // an existing MeshTLSAuthentication meshmon does not own. Everything that can be checked is
 // checked before the first write: CRDs, namespaces, referenced ServiceAccounts, ownership and
 // RBAC. A write that still fails stops Apply; the change.Changes so far are returned with the error.
+// The Server, which makes the policy take effect, is written last. An interrupted Apply (ctx
+// cancelled) deletes the objects it created, on a context of its own bounded by
+// defaults.UndoTimeout, so the policy is all or nothing: it then returns no changes and an error
+// wrapping context.Canceled. Objects that existed before are left as the run found or wrote them.
 func Apply(ctx context.Context, c Clients, objs []*unstructured.Unstructured, opts ApplyOptions) (change.Changes, error) {
 	if opts.FieldManager == "" {
 		opts.FieldManager = managerName
@@ -69,11 +74,38 @@ func Apply(ctx context.Context, c Clients, objs []*unstructured.Unstructured, op
 			ch, err = c.serverSideApply(ctx, st, opts)
 		}
 		if err != nil {
+			if ctx.Err() != nil {
+				return c.undoCreated(ctx, steps, changes, err)
+			}
 			return changes, err
 		}
 		changes = append(changes, ch)
 	}
 	return changes, nil
+}
+
+// undoCreated deletes what an interrupted Apply created: the objects absent when it planned,
+// up to and including the one whose write was interrupted (it may have been stored).
+func (c Clients) undoCreated(ctx context.Context, steps []step, done change.Changes, cause error) (change.Changes, error) {
+	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), defaults.UndoTimeout)
+	defer cancel()
+	var failed []error
+	for i := len(done); i >= 0; i-- {
+		st := steps[i]
+		if st.live != nil || st.merge {
+			continue
+		}
+		o := st.obj
+		err := c.Dynamic.Resource(st.gvr).Namespace(o.GetNamespace()).Delete(uctx, o.GetName(), metav1.DeleteOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			failed = append(failed, kube.ExplainAPIError("delete", kube.ResourceName(st.gvr), o.GetNamespace(), o.GetName(), err))
+		}
+	}
+	if len(failed) > 0 {
+		return done, fmt.Errorf("interrupted while applying the authorization policy, and deleting the objects it had created failed (%w); "+
+			"run the command again to finish the policy, or delete it with `policy delete`: %w", errors.Join(failed...), cause)
+	}
+	return nil, fmt.Errorf("interrupted while applying the authorization policy; the objects it had created were deleted again, so nothing of it is in place: %w", cause)
 }
 
 func (c Clients) plan(ctx context.Context, objs []*unstructured.Unstructured, opts ApplyOptions) ([]step, error) {

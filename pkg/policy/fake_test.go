@@ -223,12 +223,19 @@ type fakeSSA struct {
 	f     *fakeCluster
 	calls []ssaCall
 	err   error // returned by every call when set
+	// before, when set, runs first; an error it returns is the call's.
+	before func(gvr schema.GroupVersionResource) error
 }
 
 func (s *fakeSSA) apply(_ context.Context, gvr schema.GroupVersionResource, obj *unstructured.Unstructured, opts metav1.PatchOptions) (*unstructured.Unstructured, error) {
 	s.calls = append(s.calls, ssaCall{gvr: gvr, namespace: obj.GetNamespace(), name: obj.GetName(), opts: opts})
 	if s.err != nil {
 		return nil, s.err
+	}
+	if s.before != nil {
+		if err := s.before(gvr); err != nil {
+			return nil, err
+		}
 	}
 	if opts.FieldManager == "" {
 		return nil, apierrors.NewBadRequest("PATCH with apply requires a fieldManager")

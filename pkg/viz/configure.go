@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -84,7 +85,7 @@ func ValidateURL(s string) error {
 
 // Plan returns what Configure would do, with every patch, writing nothing.
 func Plan(ctx context.Context, c Clients, opts Options) (change.Changes, error) {
-	steps, err := configureSteps(ctx, c, opts)
+	steps, _, err := configureSteps(ctx, c, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -97,30 +98,53 @@ func Plan(ctx context.Context, c Clients, opts Options) (change.Changes, error) 
 // deleted (a copy kept in BackupConfigMap) or scaled to 0. The namespace annotation
 // AnnotationExternalPrometheus is set in both cases. Before the first write, the previous state
 // is recorded on the namespace (AnnotationRecord) for Restore. Running it again changes nothing.
-// On a failed write the change.Changes so far are returned with the error.
+// On a failed write the change.Changes so far are returned with the error. An interrupted
+// (ctx cancelled) first configure puts back what it had changed, with Restore on a context of
+// its own bounded by defaults.UndoTimeout, so linkerd-viz is left as it was; it then returns
+// no changes and an error wrapping context.Canceled.
 func Configure(ctx context.Context, c Clients, opts Options) (change.Changes, error) {
-	steps, err := configureSteps(ctx, c, opts)
+	steps, first, err := configureSteps(ctx, c, opts)
 	if err != nil {
 		return nil, err
 	}
-	return execute(ctx, steps)
+	done, err := execute(ctx, steps)
+	if err == nil || ctx.Err() == nil || !first || !done.Changed() {
+		// Not interrupted, or nothing written; or viz was configured before this run, whose
+		// earlier state the record keeps: restore would undo more than this run did.
+		return done, err
+	}
+	return undoConfigure(ctx, c, opts, done, err)
 }
 
-func configureSteps(ctx context.Context, c Clients, opts Options) ([]step, error) {
+// undoConfigure restores linkerd-viz after an interrupted first configure.
+func undoConfigure(ctx context.Context, c Clients, opts Options, done change.Changes, cause error) (change.Changes, error) {
+	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), defaults.UndoTimeout)
+	defer cancel()
+	opts = opts.withDefaults()
+	if _, err := Restore(uctx, c, RestoreOptions{Namespace: opts.Namespace, HelmTimeout: opts.HelmTimeout, Chart: opts.Chart}); err != nil {
+		return done, fmt.Errorf("interrupted while rewiring linkerd-viz, and putting back what was changed failed too (%v); "+
+			"the changes listed were made: `viz restore` undoes them: %w", err, cause)
+	}
+	return nil, fmt.Errorf("interrupted while rewiring linkerd-viz; what was changed has been put back, linkerd-viz is as it was: %w", cause)
+}
+
+// configureSteps plans Configure; first is true when linkerd-viz carries no record yet (no
+// earlier configure).
+func configureSteps(ctx context.Context, c Clients, opts Options) ([]step, bool, error) {
 	opts = opts.withDefaults()
 	if err := opts.Validate(); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	st, err := detect(ctx, c, opts.Namespace)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	old, err := readRecord(st.ns)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if old != nil && old.Method != st.install.Method {
-		return nil, fmt.Errorf("linkerd-viz in %q was %s-installed when meshmon configured it and is %s-installed now; "+
+		return nil, false, fmt.Errorf("linkerd-viz in %q was %s-installed when meshmon configured it and is %s-installed now; "+
 			"remove annotation %s from the namespace (the recorded state no longer applies) and retry",
 			opts.Namespace, old.Method, st.install.Method, AnnotationRecord)
 	}
@@ -134,20 +158,20 @@ func configureSteps(ctx context.Context, c Clients, opts Options) ([]step, error
 		s, part, err := argStep(c, st.metricsAPI.Namespace, "Deployment", st.metricsAPI.Name, &st.metricsAPI.Spec.Template.Spec,
 			"/spec/template/spec", MetricsAPIName, opts.PrometheusURL)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		rec.MetricsAPI = part
 		steps = append(steps, s)
 		bs, part2, err := bundledSteps(ctx, c, st, old, opts.KeepBundled)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		rec.Bundled = part2
 		steps = append(steps, bs...)
 	case MethodHelm:
 		s, part, err := helmConfigureStep(ctx, c, st.release, opts)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		rec.Helm = part
 		steps = append(steps, s)
@@ -155,7 +179,7 @@ func configureSteps(ctx context.Context, c Clients, opts Options) ([]step, error
 	if opts.Heartbeat {
 		s, part, err := heartbeatStep(ctx, c, opts.LinkerdNamespace, opts.PrometheusURL)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		rec.Heartbeat = part
 		steps = append(steps, s)
@@ -163,7 +187,7 @@ func configureSteps(ctx context.Context, c Clients, opts Options) ([]step, error
 	as, err := annotationStep(c, st.ns, AnnotationExternalPrometheus, opts.PrometheusURL,
 		"linkerd viz check compares it with metrics-api's -prometheus-url")
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	steps = append(steps, as)
 
@@ -175,14 +199,14 @@ func configureSteps(ctx context.Context, c Clients, opts Options) ([]step, error
 	}
 	enc, err := full.encode()
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	recordStep, err := annotationStep(c, st.ns, AnnotationRecord, enc, "the state before meshmon, for `viz restore`")
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	// The record goes first: an interrupted configure leaves what restore needs.
-	return append([]step{recordStep}, steps...), nil
+	return append([]step{recordStep}, steps...), old == nil, nil
 }
 
 // annotationStep sets one annotation on the namespace with a merge patch.
@@ -406,18 +430,26 @@ func writeError(verb, kind, namespace, name string, err error) error {
 	case apierrors.IsForbidden(err):
 		return fmt.Errorf("permission denied: cannot %s %s %s; ask a cluster admin for %q on that resource: %w", verb, kind, where, verb, err)
 	case apierrors.IsConflict(err) || isTestFailed(err):
-		return fmt.Errorf("%s %s %s: it changed while meshmon was working on it; run the command again: %w", verb, kind, where, err)
+		return fmt.Errorf("%s %s %s: a concurrent change: another writer (a kubectl apply, an upgrade of viz) changed it after meshmon read it, "+
+			"so meshmon wrote nothing over it; run the command again to apply meshmon's change on top of the new version: %w", verb, kind, where, err)
 	}
 	return fmt.Errorf("%s %s %s: %w", verb, kind, where, err)
 }
 
-// isTestFailed recognises a failed JSON-patch "test" operation, which the API server reports
-// as a 422 or 500 depending on version.
+// isTestFailed recognises a JSON patch that did not apply to the object as it is now: a failed
+// "test" operation (or a path that no longer exists), which means another writer changed the
+// object after meshmon read it. The API server answers that with a bare 422 (it drops json-patch's
+// text: no message of its own, no causes, no resource named), unlike a validation failure, which
+// names the object and its field errors; client-go's fake returns json-patch's error as it is.
 func isTestFailed(err error) bool {
 	var se apierrors.APIStatus
 	if !errors.As(err, &se) {
-		return false
+		return strings.Contains(err.Error(), "testing value") || strings.Contains(err.Error(), "test failed")
 	}
-	msg := se.Status().Message
-	return strings.Contains(msg, "testing value") || strings.Contains(msg, "test failed")
+	st := se.Status()
+	if strings.Contains(st.Message, "testing value") || strings.Contains(st.Message, "test failed") {
+		return true
+	}
+	d := st.Details
+	return st.Code == http.StatusUnprocessableEntity && (d == nil || (len(d.Causes) == 0 && d.Kind == "" && d.Name == ""))
 }
