@@ -270,6 +270,7 @@ func testUninstallInstallRoles(t *testing.T, env *framework.Env, installArgs []s
 			}
 			return nil
 		})
+		t.Logf("uninstall with the uninstall role:\n%s", r.Stdout)
 		for _, want := range []string{"Uninstalled release prometheus (revision ", "Deleted the data volume: "} {
 			if !strings.Contains(r.Stdout, want) {
 				t.Errorf("uninstall with the published uninstall role: no %q\n%s%s", want, r.Stdout, r.Stderr)
@@ -289,6 +290,7 @@ func testUninstallInstallRoles(t *testing.T, env *framework.Env, installArgs []s
 			}
 			return nil
 		})
+		t.Logf("install with the install role:\n%s%s", r.Stdout, r.Stderr)
 		for _, want := range []string{"Installed release prometheus (revision 1, ", "√ linkerd-viz now uses http://prometheus-server.linkerd-viz.svc.cluster.local:9090", "√ authorization policy applied"} {
 			if !strings.Contains(r.Stdout+r.Stderr, want) {
 				t.Errorf("install with the published install role: no %q\n%s%s", want, r.Stdout, r.Stderr)
