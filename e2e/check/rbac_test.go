@@ -255,13 +255,15 @@ func testPublishedRBAC(t *testing.T, env *framework.Env, installArgs []string) {
 // testUninstallInstallRoles runs last in TestCheck: a user bound to exactly
 // docs/rbac/uninstall.yaml uninstalls the release with --delete-data (viz restored, policy
 // deleted, release and data volume gone), and then a user bound to exactly
-// docs/rbac/install.yaml installs it afresh (revision 1, viz rewired, policy applied).
-// The install skips its final checks: the test's Prometheus ran for the old pod; that the
+// docs/rbac/install.yaml installs it afresh (revision 1, viz rewired, policy applied), and
+// the uninstall role removes that install again, now restoring viz (metrics-api's flag, the
+// bundled Prometheus recreated, its backup deleted) and deleting the policy. The install skips its final checks: the test's Prometheus ran for the old pod; that the
 // install role covers the checks is by construction (install.RequiredAccess includes
 // checks.RequiredAccess) and the check role's subtest proves those.
 func testUninstallInstallRoles(t *testing.T, env *framework.Env, installArgs []string) {
 	limited := "--kubeconfig=" + env.LimitedKubeconfig()
-	t.Run("uninstall role uninstalls", func(t *testing.T) {
+	// uninstall runs as the limited user bound to exactly uninstall.yaml and must print want.
+	uninstall := func(t *testing.T, want ...*regexp.Regexp) {
 		bindPublishedRole(t, env, "uninstall.yaml")
 		var r framework.Result
 		framework.Eventually(t, 30*time.Second, func() error {
@@ -271,15 +273,17 @@ func testUninstallInstallRoles(t *testing.T, env *framework.Env, installArgs []s
 			return nil
 		})
 		t.Logf("uninstall with the uninstall role:\n%s", r.Stdout)
-		for _, want := range []string{"Uninstalled release prometheus (revision ", "Deleted the data volume: "} {
-			if !strings.Contains(r.Stdout, want) {
-				t.Errorf("uninstall with the published uninstall role: no %q\n%s%s", want, r.Stdout, r.Stderr)
+		want = append(want, regexp.MustCompile(`Uninstalled release prometheus \(revision \d+\)`), regexp.MustCompile(`Deleted the data volume: PVC linkerd-viz/prometheus-server`))
+		for _, w := range want {
+			if !w.MatchString(r.Stdout) {
+				t.Errorf("uninstall with the published uninstall role: no %q\n%s%s", w, r.Stdout, r.Stderr)
 			}
 		}
 		if strings.Contains(r.Stdout+r.Stderr, "forbidden") {
 			t.Errorf("something was forbidden:\n%s%s", r.Stdout, r.Stderr)
 		}
-	})
+	}
+	t.Run("uninstall role uninstalls", func(t *testing.T) { uninstall(t) })
 	t.Run("install role installs", func(t *testing.T) {
 		bindPublishedRole(t, env, "install.yaml")
 		args := append(append([]string(nil), installArgs...), "--skip-check", limited)
@@ -299,6 +303,15 @@ func testUninstallInstallRoles(t *testing.T, env *framework.Env, installArgs []s
 		if strings.Contains(r.Stdout+r.Stderr, "forbidden") {
 			t.Errorf("something was forbidden:\n%s%s", r.Stdout, r.Stderr)
 		}
+	})
+	// Now viz is rewired and the policy applied, so uninstall has all of its work to do.
+	t.Run("uninstall role restores viz and deletes the policy", func(t *testing.T) {
+		uninstall(t,
+			regexp.MustCompile(`deployment/metrics-api -n linkerd-viz +configured`),
+			regexp.MustCompile(`deployment/prometheus -n linkerd-viz +created`),
+			regexp.MustCompile(`configmap/meshmon-viz-backup -n linkerd-viz +deleted`),
+			regexp.MustCompile(`server/prometheus-server-admin -n linkerd-viz +deleted`),
+			regexp.MustCompile(`meshtlsauthentication/meshmon-prometheus -n linkerd-viz +deleted`))
 	})
 }
 
