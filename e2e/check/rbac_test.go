@@ -240,6 +240,7 @@ func testPublishedRBAC(t *testing.T, env *framework.Env, installArgs []string) {
 
 	t.Run("uninstall beyond the check role", func(t *testing.T) {
 		r := env.Meshmon(t, "kubectl", "uninstall", limited, "--delete-data", "--yes")
+		t.Logf("uninstall with the check role (exit %d):\n%s%s", r.Code, r.Stdout, r.Stderr)
 		if r.Code == 0 {
 			t.Fatalf("uninstall with only the check role succeeded:\n%s", r.Stdout)
 		}
