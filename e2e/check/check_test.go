@@ -169,6 +169,8 @@ func TestCheck(t *testing.T) {
 		}
 	})
 
+	t.Run("published RBAC", func(t *testing.T) { testPublishedRBAC(t, env, installArgs) })
+
 	t.Run("as linkerd check runs it", func(t *testing.T) {
 		r := env.Meshmon(t, "linkerd", linkerdCheckArgs(t, env)...)
 		out := parseLinkerd(t, r.Stdout)
@@ -398,6 +400,8 @@ func TestCheck(t *testing.T) {
 			t.Errorf("federate add without a release: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 		}
 	})
+
+	t.Run("published RBAC uninstalls and installs", func(t *testing.T) { testUninstallInstallRoles(t, env, installArgs) })
 }
 
 // startWestPrometheus runs a second real Prometheus, external label cluster=west,

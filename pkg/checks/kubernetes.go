@@ -202,6 +202,7 @@ func alsoRead(ns string) []access {
 		{"list", policy.Group, "authorizationpolicies", "", "", "read a namespace's authorization policies once"},
 		{"list", policy.Group, "meshtlsauthentications", "", "", "read a namespace's identity lists once"},
 		{"list", policy.Group, "networkauthentications", "", "", "read a namespace's network lists once"},
+		{"list", policy.Group, "httproutes", "", "", "find meshmon's policy objects of every kind (policy.Show lists them all)"},
 		{"get", "storage.k8s.io", "storageclasses", "", "", "check the volume's storage class"},
 		{"list", "monitoring.coreos.com", "servicemonitors", "", "", "find prometheus-operator scrape configs that miss the mesh"},
 		{"list", "monitoring.coreos.com", "prometheuses", "", "", "find prometheus-operator servers"},

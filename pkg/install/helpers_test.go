@@ -15,12 +15,14 @@ import (
 	"helm.sh/helm/v4/pkg/storage"
 	"helm.sh/helm/v4/pkg/storage/driver"
 	appsv1 "k8s.io/api/apps/v1"
+	authv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/dynamic/fake"
 	kfake "k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/meshmon/meshmon/pkg/defaults"
 	"github.com/meshmon/meshmon/pkg/kube"
@@ -38,6 +40,8 @@ type testEnv struct {
 	out     *bytes.Buffer
 	errOut  *bytes.Buffer
 	targets int
+	// denied are the "verb resource" SelfSubjectAccessReviews answer no to; the rest are allowed.
+	denied map[string]bool
 }
 
 func newTestEnv(t *testing.T, objs ...runtime.Object) *testEnv {
@@ -49,7 +53,14 @@ func newTestEnv(t *testing.T, objs ...runtime.Object) *testEnv {
 	cfg.KubeClient = &kubefake.PrintingKubeClient{Out: io.Discard, LogOutput: io.Discard}
 	cfg.Capabilities = common.DefaultCapabilities
 	kc := kfake.NewClientset(objs...)
-	te := &testEnv{kube: kc, helm: cfg, out: &bytes.Buffer{}, errOut: &bytes.Buffer{}}
+	te := &testEnv{kube: kc, helm: cfg, out: &bytes.Buffer{}, errOut: &bytes.Buffer{}, denied: map[string]bool{}}
+	kc.PrependReactor("create", "selfsubjectaccessreviews", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		r := a.(k8stesting.CreateAction).GetObject().(*authv1.SelfSubjectAccessReview).DeepCopy()
+		if ra := r.Spec.ResourceAttributes; ra != nil {
+			r.Status.Allowed = !te.denied[ra.Verb+" "+ra.Resource]
+		}
+		return true, r, nil
+	})
 	clients := &kube.Clients{Kube: kc, Dynamic: fake.NewSimpleDynamicClient(runtime.NewScheme())}
 	u := ui.New(te.out, te.errOut, ui.ColorNever, func(string) string { return "" })
 	te.Env = &Env{

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/meshmon/meshmon/pkg/kube"
 	"github.com/meshmon/meshmon/pkg/linkerd"
 	"github.com/meshmon/meshmon/pkg/release"
 )
@@ -37,4 +38,22 @@ func (e *Env) clusterDomain(ctx context.Context, t *release.Target) (string, err
 		return "", err
 	}
 	return facts.ClusterDomain, nil
+}
+
+// StatusAccess is what Status reads for a release in namespace with Linkerd in
+// linkerdNS: Helm's release records, the server's Service, workload and volumes, the
+// cluster domain, and a port-forward to Prometheus for its own figures. The published
+// status role (docs/rbac/status.yaml) is generated from it.
+func StatusAccess(namespace, linkerdNS string) []kube.Access {
+	return []kube.Access{
+		{Resource: "secrets", Namespace: namespace, Verbs: []string{"list"}, Kind: "Secrets", Why: "read the Helm release"},
+		{Resource: "configmaps", Namespace: linkerdNS, Verbs: []string{"get"}, Kind: "ConfigMaps", Why: "read the cluster domain from linkerd-config"},
+		{Resource: "persistentvolumeclaims", Namespace: namespace, Verbs: []string{"list"}, Kind: "PersistentVolumeClaims", Why: "show the data volume"},
+		{Resource: "persistentvolumes", Verbs: []string{"get"}, Kind: "PersistentVolumes", Why: "show the volume's reclaim policy (left out when refused)"},
+		{Resource: "services", Namespace: namespace, Verbs: []string{"list"}, Kind: "Services", Why: "find the Prometheus Service and its URL"},
+		{Group: "apps", Resource: "deployments", Namespace: namespace, Verbs: []string{"get", "list"}, Kind: "Deployments", Why: "find the Prometheus server and its ready replicas"},
+		{Group: "apps", Resource: "statefulsets", Namespace: namespace, Verbs: []string{"get", "list"}, Kind: "StatefulSets", Why: "find a StatefulSet Prometheus server and its ready replicas"},
+		{Resource: "pods", Namespace: namespace, Verbs: []string{"list"}, Kind: "Pods", Why: "pick the Prometheus pod to reach"},
+		{Resource: "pods", Subresource: "portforward", Namespace: namespace, Verbs: []string{"create"}, Kind: "pods/portforward", Why: "read ingestion, series and disk use from Prometheus"},
+	}
 }

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/meshmon/meshmon/pkg/change"
@@ -53,7 +56,7 @@ func Uninstall(ctx context.Context, e *Env, o UninstallOptions) error {
 }
 
 func (un *uninstallation) steps() []step {
-	steps := []step{{name: "connect", run: un.connect}}
+	steps := []step{{name: "connect", run: un.connect}, {name: "access", run: un.checkAccess}}
 	if un.opts.DeleteData {
 		steps = append(steps, step{name: "confirm", run: un.confirmDeleteData})
 	}
@@ -74,6 +77,59 @@ func (un *uninstallation) connect(context.Context) error {
 	un.clients = clients
 	un.target, err = un.env.target(clients, un.opts.ReleaseName)
 	return err
+}
+
+// UninstallAccess is what an uninstall with every step does to a release of the chart's
+// usual objects in namespace, with linkerd-viz (CLI-installed) in vizNS and Linkerd in
+// linkerdNS; deleteData adds what --delete-data does. The published uninstall role
+// (docs/rbac/uninstall.yaml) is generated from it.
+func UninstallAccess(namespace, vizNS, linkerdNS string, deleteData bool) []kube.Access {
+	return uninstallAccess(namespace, vizNS, linkerdNS, &UninstallOptions{DeleteData: deleteData})
+}
+
+func uninstallAccess(namespace, vizNS, linkerdNS string, o *UninstallOptions) []kube.Access {
+	var a []kube.Access
+	if !o.SkipViz {
+		a = append(a, viz.RestoreAccess(vizNS, linkerdNS, true)...)
+	}
+	if !o.SkipPolicy {
+		// The policy is named from linkerd-config and the live server before it is deleted.
+		a = append(a,
+			kube.Access{Resource: "configmaps", Namespace: linkerdNS, Verbs: []string{"get"}, Kind: "ConfigMaps", Why: "read the trust domain from linkerd-config"},
+			kube.Access{Resource: "namespaces", Verbs: []string{"get"}, Kind: "Namespaces", Why: "find linkerd-viz"},
+			kube.Access{Resource: "services", Namespace: namespace, Verbs: []string{"list"}, Kind: "Services", Why: "find the Prometheus server the policy protects"},
+			kube.Access{Group: "apps", Resource: "deployments", Namespace: namespace, Verbs: []string{"list"}, Kind: "Deployments", Why: "find the Prometheus server the policy protects"},
+			kube.Access{Group: "apps", Resource: "statefulsets", Namespace: namespace, Verbs: []string{"list"}, Kind: "StatefulSets", Why: "find the Prometheus server the policy protects"},
+		)
+		a = append(a, policy.DeleteAccess(vizNS)...)
+	}
+	return append(a, release.UninstallAccess(namespace, o.DeleteData)...)
+}
+
+// checkAccess asks the API server, before the first change, whether the user may do
+// everything this uninstall does: a refusal halfway would leave viz restored but the
+// release in place, or the policy gone but Prometheus running.
+func (un *uninstallation) checkAccess(ctx context.Context) error {
+	e := un.env
+	ac := kube.NewAccessChecker(un.clients.Kube)
+	access := uninstallAccess(un.target.Namespace, e.VizNamespace, e.LinkerdNamespace, un.opts)
+	errs := make([]error, len(access))
+	var wg sync.WaitGroup
+	for i, a := range access {
+		wg.Go(func() { errs[i] = ac.Check(ctx, a) })
+	}
+	wg.Wait()
+	var missing []string
+	for _, err := range errs {
+		if err != nil && !slices.Contains(missing, err.Error()) {
+			missing = append(missing, err.Error())
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return fmt.Errorf("uninstall needs permissions you do not have (nothing was changed):\n\t* %s\n(the least privilege for uninstall is published in docs/rbac/uninstall.yaml; --skip-viz and --skip-policy need less)",
+		strings.Join(missing, "\n\t* "))
 }
 
 // confirmDeleteData lists the claims --delete-data will delete and asks before the first

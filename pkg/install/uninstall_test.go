@@ -78,3 +78,26 @@ func TestUninstallStopsBeforeTheReleaseWhenThePolicyCannotBeRead(t *testing.T) {
 		t.Errorf("the release was removed although the policy step failed: %v", err)
 	}
 }
+
+// A permission uninstall lacks stops it before the first change, naming the permission.
+func TestUninstallAsksForItsPermissionsFirst(t *testing.T) {
+	te := newTestEnv(t, linkerdObjects()...)
+	te.deployed(t, defaults.ReleaseName)
+	te.denied["delete secrets"] = true
+	err := Uninstall(context.Background(), te.Env, UninstallOptions{ReleaseName: defaults.ReleaseName, Timeout: time.Minute})
+	if err == nil || !strings.Contains(err.Error(), "uninstall needs permissions you do not have (nothing was changed)") ||
+		!strings.Contains(err.Error(), "you may not delete secrets (Helm marks the release uninstalled and deletes its records); ask a cluster administrator") {
+		t.Fatalf("error %v, want the missing permission named", err)
+	}
+	if strings.Contains(te.errOut.String(), "Restoring linkerd-viz") {
+		t.Errorf("uninstall started although a permission is missing:\n%s", te.errOut)
+	}
+	if _, err := te.helm.Releases.Deployed(defaults.ReleaseName); err != nil {
+		t.Errorf("the release was removed although a permission is missing: %v", err)
+	}
+	// --skip-policy and --skip-viz need less: the policy's deletes are not asked for then.
+	te.denied = map[string]bool{"delete servers": true, "patch namespaces": true}
+	if err := Uninstall(context.Background(), te.Env, UninstallOptions{ReleaseName: defaults.ReleaseName, Timeout: time.Minute, SkipViz: true, SkipPolicy: true}); err != nil {
+		t.Fatal(err)
+	}
+}

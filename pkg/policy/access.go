@@ -11,3 +11,27 @@ func RequiredAccess(namespace string) []kube.Access {
 	}
 	return a
 }
+
+// DeleteAccess is what Delete needs to remove meshmon's policy objects from namespace: it
+// finds the installation's objects of every kind in all namespaces (stale ones too), reads
+// each before deleting it, and takes meshmon's identities out of a MeshTLSAuthentication it
+// does not own (an update).
+func DeleteAccess(namespace string) []kube.Access {
+	var a []kube.Access
+	for _, r := range resources() {
+		a = append(a, kube.Access{Group: Group, Resource: r, Verbs: []string{"list"}, Kind: r, Why: "to find meshmon's policy objects in every namespace"})
+	}
+	for _, r := range resources() {
+		verbs := []string{"get", "delete"}
+		if r == "meshtlsauthentications" {
+			verbs = append(verbs, "update")
+		}
+		a = append(a, kube.Access{Group: Group, Resource: r, Namespace: namespace, Verbs: verbs, Kind: r, Why: "to delete meshmon's policy objects"})
+	}
+	return a
+}
+
+// resources are the policy.linkerd.io resources meshmon writes, reads and deletes.
+func resources() []string {
+	return []string{"servers", "authorizationpolicies", "meshtlsauthentications", "networkauthentications", "httproutes"}
+}

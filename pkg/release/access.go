@@ -149,3 +149,30 @@ func manifestClusterRoles(manifest string) ([]rbacv1.ClusterRole, error) {
 	}
 	return out, nil
 }
+
+// UninstallAccess lists what Uninstall does in namespace to a release of the chart's usual
+// objects: Helm reads its records, marks the release uninstalling and deletes the records,
+// deletes the objects and watches them go; the data volume claims are listed, and with
+// deleteData deleted and read until they are gone.
+func UninstallAccess(namespace string, deleteData bool) []kube.Access {
+	known := knownResources()
+	var out []kube.Access
+	for _, gk := range defaultChartKinds() {
+		if gk.Kind == "PersistentVolumeClaim" {
+			continue // Helm keeps it (KeepAnnotation); only --delete-data deletes it
+		}
+		kr := known[gk]
+		a := kube.Access{Group: kr.group, Resource: kr.resource, Verbs: []string{"get", "list", "watch", "delete"}, Kind: gk.Kind + "s", Why: "Helm deletes the chart's objects and waits until they are gone"}
+		if kr.namespaced {
+			a.Namespace = namespace
+		}
+		out = append(out, a)
+	}
+	out = append(out, kube.Access{Resource: "secrets", Namespace: namespace, Verbs: []string{"get", "list", "update", "delete"}, Kind: "Secrets", Why: "Helm marks the release uninstalled and deletes its records"})
+	pvc := kube.Access{Resource: "persistentvolumeclaims", Namespace: namespace, Verbs: []string{"list"}, Kind: "PersistentVolumeClaims", Why: "find the data volume that is kept"}
+	if deleteData {
+		pvc.Verbs = append(pvc.Verbs, "get", "delete")
+		pvc.Why = "find the data volume, delete it (--delete-data) and wait until it is gone"
+	}
+	return mergeAccess(append(out, pvc))
+}

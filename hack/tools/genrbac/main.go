@@ -1,7 +1,8 @@
 // Command genrbac writes the least-privilege RBAC of each meshmon command into docs/rbac,
 // one YAML file per command, from the permission lists the code itself checks
-// (checks.RequiredAccess, install.RequiredAccess, viz.RequiredAccess,
-// policy.RequiredAccess, release.ChartAccess). `make docs` runs it; `make docs-check`
+// (checks.RequiredAccess, install.RequiredAccess, install.UninstallAccess,
+// install.StatusAccess, viz.RequiredAccess, viz.RestoreAccess, policy.RequiredAccess,
+// release.ChartAccess). `make docs` runs it; `make docs-check`
 // compares its output with the committed files, so the published roles cannot drift.
 package main
 
@@ -53,10 +54,16 @@ func commands() []command {
 `},
 		{file: "install.yaml", name: "meshmon-install", covers: "install (every step: release, viz rewiring, policy, the final checks); also upgrades and --repair",
 			access: func() ([]kube.Access, error) { return install.RequiredAccess(ns, ns, lnk) }},
-		{file: "viz.yaml", name: "meshmon-viz", covers: "viz configure and viz restore",
-			access: func() ([]kube.Access, error) { return viz.RequiredAccess(ns, lnk, true), nil }},
+		{file: "viz.yaml", name: "meshmon-viz", covers: "viz configure and viz restore (of a CLI-installed linkerd-viz)",
+			access: func() ([]kube.Access, error) {
+				return append(viz.RequiredAccess(ns, lnk, true), viz.RestoreAccess(ns, lnk, true)...), nil
+			}},
 		{file: "policy.yaml", name: "meshmon-policy", covers: "policy apply",
 			access: func() ([]kube.Access, error) { return policy.RequiredAccess(ns), nil }},
+		{file: "uninstall.yaml", name: "meshmon-uninstall", covers: "uninstall with every step (viz restored, policy deleted, release removed) and --delete-data",
+			access: func() ([]kube.Access, error) { return install.UninstallAccess(ns, ns, lnk, true), nil }},
+		{file: "status.yaml", name: "meshmon-status", covers: "status (the release, its server and volume, and Prometheus' own figures through a port-forward)",
+			access: func() ([]kube.Access, error) { return install.StatusAccess(ns, lnk), nil }},
 		{file: "federate.yaml", name: "meshmon-federate", covers: "federate add and federate remove (an upgrade of the release with the chart's objects)",
 			access: func() ([]kube.Access, error) { return release.ChartAccess(context.Background(), "", ns, nil) }},
 	}
