@@ -169,7 +169,7 @@ func TestCheck(t *testing.T) {
 		}
 	})
 
-	t.Run("published RBAC", func(t *testing.T) { testPublishedRBAC(t, env, installArgs) })
+	t.Run("published RBAC", func(t *testing.T) { testPublishedRBAC(t, env) })
 
 	t.Run("as linkerd check runs it", func(t *testing.T) {
 		r := env.Meshmon(t, "linkerd", linkerdCheckArgs(t, env)...)

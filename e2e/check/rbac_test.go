@@ -105,7 +105,7 @@ var permissionText = regexp.MustCompile(`(permission denied: cannot \w+ \S+|you 
 // every check the admin sees, all passing (nothing forbidden, nothing skipped for it), and
 // an install or uninstall with that role stops with the permission it lacks; bound only to
 // docs/rbac/status.yaml, status shows everything an admin sees.
-func testPublishedRBAC(t *testing.T, env *framework.Env, installArgs []string) {
+func testPublishedRBAC(t *testing.T, env *framework.Env) {
 	limited := "--kubeconfig=" + env.LimitedKubeconfig()
 	// Credentials never printed: the limited user's private key, even in verbose logs.
 	kc, err := clientcmd.LoadFromFile(env.LimitedKubeconfig())
