@@ -227,7 +227,7 @@ func (un *uninstallation) removeRelease(ctx context.Context) error {
 	for _, v := range res.Deleted {
 		fmt.Fprintf(out, "Deleted the data volume: %s.\n", v)
 		if v.ReclaimPolicy == "Retain" && v.PersistentVolume != "" {
-			fmt.Fprintf(out, "PersistentVolume %s has reclaim policy Retain: the data stays on it until you delete it (kubectl delete pv %s).\n", v.PersistentVolume, v.PersistentVolume)
+			fmt.Fprintf(out, "PersistentVolume %s has reclaim policy Retain: the data stays on it (Released: no new claim binds it). To free the storage, kubectl delete pv %s, then delete the disk or directory behind it, which Kubernetes keeps.\n", v.PersistentVolume, v.PersistentVolume)
 		}
 	}
 	for _, v := range res.Kept {
