@@ -127,5 +127,13 @@ for n in $BENCH_N; do
   if [ "$n" = "$FIRST_N" ]; then release_vs_helm "$n"; fi
 done
 
+# Where the time and memory of check go at the largest N: one more run with
+# Go profiles (pkg/cli MESHMON_CPUPROFILE / MESHMON_MEMPROFILE), not counted
+# in the table.
+IC env MESHMON_CPUPROFILE="$OUT/check-$n.cpu.pprof" MESHMON_MEMPROFILE="$OUT/check-$n.allocs.pprof" \
+  kubectl-meshmon check >/dev/null 2>&1 || true
+go tool pprof -top -nodecount=40 bin/kubectl-meshmon "$OUT/check-$n.cpu.pprof" >"$OUT/check-$n.cpu.top" 2>&1 || true
+go tool pprof -top -nodecount=40 -sample_index=alloc_space bin/kubectl-meshmon "$OUT/check-$n.allocs.pprof" >"$OUT/check-$n.allocs.top" 2>&1 || true
+
 "$OUT/benchscale" table -in "$SAMPLES" | tee "$OUT/table.md"
 say "done; samples in $SAMPLES, command output in $OUT/commands.log"
