@@ -100,8 +100,10 @@ release_vs_helm() { # n: meshmon's fresh install against a plain Helm SDK instal
   for r in $(seq "$BENCH_RUNS"); do
     ns=bench-release-$r
     IC kubectl create namespace "$ns" >/dev/null
-    M "release: meshmon install, fresh (--skip-check)" "$n" -- \
-      kubectl-meshmon install --skip-check -n "$ns" --chart "$CHART" --cluster-name bench --scrape-interval "$BENCH_SCRAPE_INTERVAL"
+    # The release step alone: no viz rewiring, no policy, no checks (which a
+    # plain Helm install does not do either).
+    M "release: meshmon install, fresh (--skip-viz --skip-policy --skip-check)" "$n" -- \
+      kubectl-meshmon install --skip-viz --skip-policy --skip-check -n "$ns" --chart "$CHART" --cluster-name bench --scrape-interval "$BENCH_SCRAPE_INTERVAL"
     IC "$OUT/plainhelm" values -n "$ns" --release prometheus >"$OUT/values-$r.json"
     IC kubectl-meshmon uninstall -n "$ns" --delete-data --yes >>"$OUT/commands.log" 2>&1
     M "release: plain Helm SDK install, same chart and values" "$n" -user-agent plainhelm/ -- \
