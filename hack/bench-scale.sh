@@ -105,7 +105,9 @@ release_vs_helm() { # n: meshmon's fresh install against a plain Helm SDK instal
     M "release: meshmon install, fresh (--skip-viz --skip-policy --skip-check)" "$n" -- \
       kubectl-meshmon install --skip-viz --skip-policy --skip-check -n "$ns" --chart "$CHART" --cluster-name bench --scrape-interval "$BENCH_SCRAPE_INTERVAL"
     IC "$OUT/plainhelm" values -n "$ns" --release prometheus >"$OUT/values-$r.json"
-    IC kubectl-meshmon uninstall -n "$ns" --delete-data --yes >>"$OUT/commands.log" 2>&1
+    # --skip-viz --skip-policy: uninstall would otherwise restore linkerd-viz
+    # to its own Prometheus, though viz never pointed at this release.
+    IC kubectl-meshmon uninstall -n "$ns" --delete-data --yes --skip-viz --skip-policy >>"$OUT/commands.log" 2>&1
     M "release: plain Helm SDK install, same chart and values" "$n" -user-agent plainhelm/ -- \
       "$OUT/plainhelm" install -n "$ns" --release prometheus --chart "$CHART" --values "$OUT/values-$r.json"
     IC "$OUT/plainhelm" uninstall -n "$ns" --release prometheus
