@@ -105,59 +105,35 @@ func (c *Client) withTimeout(ctx context.Context) (context.Context, context.Canc
 
 // get performs a plain GET of path under the base URL and returns the body of a 2xx answer.
 func (c *Client) get(ctx context.Context, path string, query url.Values, accept string) ([]byte, http.Header, error) {
-	var body []byte
-	h, err := c.do(ctx, path, query, accept, func(op string, r io.Reader) error {
-		b, err := io.ReadAll(r)
-		if err != nil {
-			return c.transportError(op, err)
-		}
-		if len(b) > maxBodyBytes {
-			return &Error{URL: c.base.String(), Op: op, Kind: KindBadResponse, Err: fmt.Errorf("body larger than %d MiB", maxBodyBytes>>20)}
-		}
-		body = b
-		return nil
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	return body, h, nil
-}
-
-// do GETs an API path and hands a successful answer's body (at most
-// maxBodyBytes+1 bytes of it) to read, so that a big answer can be decoded
-// as it arrives instead of being held whole first; a failed status is an
-// *Error with the body's start.
-func (c *Client) do(ctx context.Context, path string, query url.Values, accept string, read func(op string, body io.Reader) error) (http.Header, error) {
 	u := *c.base
 	u.Path += path
 	u.RawQuery = query.Encode()
 	op := "GET " + path
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		return nil, fmt.Errorf("building request %s for %s: %w", op, c.base, err)
+		return nil, nil, fmt.Errorf("building request %s for %s: %w", op, c.base, err)
 	}
 	if accept != "" {
 		req.Header.Set("Accept", accept)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, c.transportError(op, err)
+		return nil, nil, c.transportError(op, err)
 	}
 	// The body is read or abandoned; closing it can only fail in ways that
 	// change nothing about the answer.
 	defer func() { _ = resp.Body.Close() }()
-	body := io.LimitReader(resp.Body, maxBodyBytes+1)
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBodyBytes+1))
+	if err != nil {
+		return nil, nil, c.transportError(op, err)
+	}
 	if resp.StatusCode/100 != 2 {
-		b, err := io.ReadAll(body)
-		if err != nil {
-			return nil, c.transportError(op, err)
-		}
-		return nil, c.statusError(op, resp.StatusCode, b)
+		return nil, nil, c.statusError(op, resp.StatusCode, body)
 	}
-	if err := read(op, body); err != nil {
-		return nil, err
+	if len(body) > maxBodyBytes {
+		return nil, nil, &Error{URL: c.base.String(), Op: op, Kind: KindBadResponse, Err: fmt.Errorf("body larger than %d MiB", maxBodyBytes>>20)}
 	}
-	return resp.Header, nil
+	return body, resp.Header, nil
 }
 
 type headerRoundTripper struct {

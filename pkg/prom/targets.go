@@ -3,7 +3,6 @@ package prom
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"maps"
 	"net/url"
 	"slices"
@@ -88,7 +87,7 @@ func (c *Client) Targets(ctx context.Context) (TargetSummary, error) {
 			} `json:"activeTargets"`
 		} `json:"data"`
 	}
-	if err := c.decodeJSON(ctx, "/api/v1/targets", url.Values{"state": {"active"}}, &r); err != nil {
+	if err := c.getJSON(ctx, "/api/v1/targets", url.Values{"state": {"active"}}, &r); err != nil {
 		return TargetSummary{}, err
 	}
 	// The decoded label maps become the targets' own: no second copy.
@@ -157,19 +156,6 @@ func (c *Client) DroppedTargets(ctx context.Context) (map[string]int, error) {
 		out[d.DiscoveredLabels.Job]++
 	}
 	return out, nil
-}
-
-// decodeJSON GETs an API path and decodes the answer's JSON into v as it
-// arrives: a big answer (/api/v1/targets of thousands of targets) is never
-// held whole next to what it decodes to.
-func (c *Client) decodeJSON(ctx context.Context, path string, query url.Values, v any) error {
-	_, err := c.do(ctx, path, query, "application/json", func(op string, body io.Reader) error {
-		if err := json.NewDecoder(body).Decode(v); err != nil {
-			return &Error{URL: c.base.String(), Op: op, Kind: KindBadResponse, Err: err}
-		}
-		return nil
-	})
-	return err
 }
 
 // getJSON GETs an API path and decodes the answer's JSON into v.
