@@ -7,7 +7,7 @@ LDFLAGS := -X github.com/meshmon/meshmon/pkg/version.version=$(VERSION) \
            -X github.com/meshmon/meshmon/pkg/version.gitCommit=$(COMMIT)
 E2E_TIMEOUT ?= 45m
 
-.PHONY: all build test unit fuzz e2e bench lint demo cluster-up cluster-down deps provision release clean
+.PHONY: all build test unit fuzz e2e bench bench-scale lint demo cluster-up cluster-down deps provision release clean
 
 all: build
 
@@ -52,6 +52,12 @@ docs-check:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+## bench-scale: meshmon's cost at BENCH_N meshed pods (default "100 1000 5000") on the real
+## control plane and the real Prometheus; prints a markdown table (docs/performance.md). Not in
+## make test. Needs root (a network namespace) and the provisioned caches.
+bench-scale: deps provision
+	hack/bench-scale.sh
 
 ## lint: gofmt, go vet (both builds), golangci-lint (.golangci.yml, built into the cache on first use) and the docs drift check
 .PHONY: docs docs-check

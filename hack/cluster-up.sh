@@ -9,6 +9,8 @@
 # env:  MESHMON_NETNS        namespace name            (default meshmon)
 #       MESHMON_CLUSTER_RUN  state dir: pki, etcd, logs, pids
 #       MESHMON_PVS          pre-created PersistentVolumes (default 8)
+#       MESHMON_APISERVER_ARGS extra kube-apiserver flags, split on spaces
+#                            (make bench-scale: an audit log)
 # Prints the kubeconfig path as the last line of stdout. Run commands
 # against the cluster with hack/in-cluster.sh.
 set -euo pipefail
@@ -114,7 +116,8 @@ start kube-apiserver "$BIN/kube-apiserver" \
   --service-account-issuer https://kubernetes.default.svc.cluster.local \
   --service-account-key-file "$PKI/sa.pub" --service-account-signing-key-file "$PKI/sa.key" \
   --service-cluster-ip-range 10.96.0.0/16 \
-  --authorization-mode RBAC --allow-privileged=true --profiling=false
+  --authorization-mode RBAC --allow-privileged=true --profiling=false \
+  ${MESHMON_APISERVER_ARGS:-}
 wait_for kube-apiserver 120 in_ns curl -fsS --cacert "$PKI/ca.crt" "https://$IP:$API/readyz"
 
 start kube-controller-manager "$BIN/kube-controller-manager" \

@@ -30,6 +30,10 @@ type MeshOptions struct {
 	// Authz, when set, gives the authorization counters a new pod's proxy
 	// starts with.
 	Authz func(*corev1.Pod) (allow, deny []AuthzSample)
+	// ExtraSeries, when positive, is the number of additional series every
+	// new proxy returns per scrape (SetExtraSeries), to give each target a
+	// realistic size (make bench-scale).
+	ExtraSeries int
 }
 
 // Mesh brings a cluster's pods to life for Prometheus: every running pod's
@@ -138,6 +142,9 @@ func (m *Mesh) serve(ctx context.Context, p *corev1.Pod, now time.Time) (servedP
 				proxy = &FakeProxy{Namespace: p.Namespace, Pod: p.Name, IP: p.Status.PodIP, Port: int(port.ContainerPort), started: now}
 				if m.opts.Authz != nil {
 					proxy.SetAuthz(m.opts.Authz(p))
+				}
+				if m.opts.ExtraSeries > 0 {
+					proxy.SetExtraSeries(m.opts.ExtraSeries)
 				}
 				s, err := Serve(addr, proxy)
 				if err != nil {

@@ -47,6 +47,7 @@ func Run(host Host, args []string, streams genericiooptions.IOStreams) int {
 		stop()
 	}()
 	defer stop()
+	defer startProfiles(os.Getenv, streams.ErrOut)()
 	return Execute(ctx, host, args, streams, os.Getenv)
 }
 

@@ -93,10 +93,17 @@ func bigTargets(tb testing.TB, active, dropped int) []byte {
 	return out
 }
 
-func BenchmarkTargets5kActive20kDropped(b *testing.B) {
-	body := bigTargets(b, 5000, 20000)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+// BenchmarkTargets5kActive reads what check asks for on a mesh of 5,000
+// targets: /api/v1/targets?state=active (Prometheus leaves the 20,000
+// dropped targets out of that answer), decoded as it streams in.
+func BenchmarkTargets5kActive(b *testing.B) {
+	active, all := bigTargets(b, 5000, 0), bigTargets(b, 5000, 20000)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
+		body := all
+		if r.URL.Query().Get("state") == "active" {
+			body = active
+		}
 		_, _ = w.Write(body)
 	}))
 	b.Cleanup(srv.Close)
@@ -104,15 +111,15 @@ func BenchmarkTargets5kActive20kDropped(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.SetBytes(int64(len(body)))
+	b.SetBytes(int64(len(active)))
 	b.ReportAllocs()
 	for b.Loop() {
 		ts, err := c.Targets(context.Background())
 		if err != nil {
 			b.Fatal(err)
 		}
-		if j, _ := ts.Job("linkerd-proxy"); j.Up+j.Down != 1667 || j.Dropped != 6667 {
-			b.Fatalf("linkerd-proxy = up %d down %d dropped %d", j.Up, j.Down, j.Dropped)
+		if j, _ := ts.Job("linkerd-proxy"); j.Up != 1650 || j.Down != 17 || len(j.Targets) != 1667 {
+			b.Fatalf("linkerd-proxy = up %d down %d targets %d", j.Up, j.Down, len(j.Targets))
 		}
 	}
 }

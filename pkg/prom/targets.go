@@ -10,7 +10,6 @@ import (
 	"time"
 
 	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
-	"github.com/prometheus/common/model"
 )
 
 // Target is one active scrape target.
@@ -91,17 +90,48 @@ func (c *Client) Targets(ctx context.Context) (TargetSummary, error) {
 	if err := c.getJSON(ctx, "/api/v1/targets", url.Values{"state": {"active"}}, &r); err != nil {
 		return TargetSummary{}, err
 	}
-	var res v1.TargetsResult
-	res.Active = make([]v1.ActiveTarget, len(r.Data.Active))
-	for i, a := range r.Data.Active {
-		ls := make(model.LabelSet, len(a.Labels))
-		for k, v := range a.Labels {
-			ls[model.LabelName(k)] = model.LabelValue(v)
+	// The decoded label maps become the targets' own: no second copy.
+	s := TargetSummary{Jobs: map[string]*JobTargets{}}
+	for _, a := range r.Data.Active {
+		pool := a.ScrapePool
+		if pool == "" {
+			pool = a.Labels["job"]
 		}
-		res.Active[i] = v1.ActiveTarget{ScrapePool: a.ScrapePool, Labels: ls, ScrapeURL: a.ScrapeURL, Health: a.Health,
-			LastError: a.LastError, LastScrape: a.LastScrape, LastScrapeDuration: a.LastScrapeDuration}
+		j, ok := s.Jobs[pool]
+		if !ok {
+			j = &JobTargets{Job: pool}
+			s.Jobs[pool] = j
+		}
+		if a.Labels == nil {
+			a.Labels = map[string]string{}
+		}
+		j.add(Target{
+			Job: pool, Instance: a.Labels["instance"], Namespace: a.Labels["namespace"], Pod: a.Labels["pod"],
+			Labels: a.Labels, ScrapeURL: a.ScrapeURL, Health: string(a.Health), LastError: a.LastError,
+			LastScrape: a.LastScrape, LastScrapeDuration: time.Duration(a.LastScrapeDuration * float64(time.Second)),
+		})
 	}
-	return summarizeTargets(res), nil
+	s.sortTargets()
+	return s, nil
+}
+
+// add counts t by its health and keeps it.
+func (j *JobTargets) add(t Target) {
+	switch v1.HealthStatus(t.Health) {
+	case v1.HealthGood:
+		j.Up++
+	case v1.HealthBad:
+		j.Down++
+	default:
+		j.Unknown++
+	}
+	j.Targets = append(j.Targets, t)
+}
+
+func (s TargetSummary) sortTargets() {
+	for _, j := range s.Jobs {
+		slices.SortFunc(j.Targets, func(a, b Target) int { return strings.Compare(a.Instance, b.Instance) })
+	}
 }
 
 // DroppedTargets counts the dropped targets (/api/v1/targets?state=dropped)
@@ -138,56 +168,4 @@ func (c *Client) getJSON(ctx context.Context, path string, query url.Values, v a
 		return &Error{URL: c.base.String(), Op: "GET " + path, Kind: KindBadResponse, Err: err}
 	}
 	return nil
-}
-
-func summarizeTargets(r v1.TargetsResult) TargetSummary {
-	s := TargetSummary{Jobs: map[string]*JobTargets{}}
-	job := func(name string) *JobTargets {
-		j, ok := s.Jobs[name]
-		if !ok {
-			j = &JobTargets{Job: name}
-			s.Jobs[name] = j
-		}
-		return j
-	}
-	for _, at := range r.Active {
-		pool := at.ScrapePool
-		if pool == "" {
-			pool = string(at.Labels["job"])
-		}
-		j := job(pool)
-		labels := make(map[string]string, len(at.Labels))
-		for k, v := range at.Labels {
-			labels[string(k)] = string(v)
-		}
-		t := Target{
-			Job:                pool,
-			Instance:           labels["instance"],
-			Namespace:          labels["namespace"],
-			Pod:                labels["pod"],
-			Labels:             labels,
-			ScrapeURL:          at.ScrapeURL,
-			Health:             string(at.Health),
-			LastError:          at.LastError,
-			LastScrape:         at.LastScrape,
-			LastScrapeDuration: time.Duration(at.LastScrapeDuration * float64(time.Second)),
-		}
-		switch at.Health {
-		case v1.HealthGood:
-			j.Up++
-		case v1.HealthBad:
-			j.Down++
-		default:
-			j.Unknown++
-		}
-		j.Targets = append(j.Targets, t)
-	}
-	for _, dt := range r.Dropped {
-		// Prometheus keeps the job name among the discovered labels of dropped targets.
-		job(dt.DiscoveredLabels["job"]).Dropped++
-	}
-	for _, j := range s.Jobs {
-		slices.SortFunc(j.Targets, func(a, b Target) int { return strings.Compare(a.Instance, b.Instance) })
-	}
-	return s
 }

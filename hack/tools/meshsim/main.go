@@ -62,6 +62,7 @@ type options struct {
 	namespace, vizNamespace, releaseName string
 	linkerdNamespace, promBin, dataDir   string
 	readyTimeout, refresh, sync          time.Duration
+	proxySeries                          int
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -81,6 +82,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.dataDir, "data-dir", "", "Prometheus' TSDB directory (default STATE/data)")
 	fs.DurationVar(&o.readyTimeout, "ready-timeout", 3*time.Minute, "how long to wait for the first scrapes")
 	fs.DurationVar(&o.refresh, "refresh", 2*time.Second, "how often to re-list pods to follow churn")
+	fs.IntVar(&o.proxySeries, "proxy-series", 0, "additional series every meshed pod's fake proxy returns per scrape (make bench-scale gives each a realistic size)")
 	fs.DurationVar(&o.sync, "sync", 2*time.Second, "how often to reload a changed ConfigMap and renew the token")
 	if err := fs.Parse(args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -140,6 +142,7 @@ func up(ctx context.Context, o options, stdout io.Writer, logger *log.Logger) er
 			}
 			return []sim.AuthzSample{{Server: policy.ServerName, Port: int(server.Port), ClientID: metricsAPI, Authorization: policy.AdminAuthorizationName, Requests: 17}}, nil
 		},
+		ExtraSeries: o.proxySeries,
 	})
 	defer func() {
 		if err := mesh.Close(); err != nil {
