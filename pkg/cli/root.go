@@ -47,7 +47,8 @@ func Run(host Host, args []string, streams genericiooptions.IOStreams) int {
 		stop()
 	}()
 	defer stop()
-	defer startProfiles(os.Getenv, streams.ErrOut)()
+	stopProfiles := startProfiles(os.Getenv, streams.ErrOut)
+	defer stopProfiles()
 	return Execute(ctx, host, args, streams, os.Getenv)
 }
 

@@ -19,6 +19,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -29,7 +30,6 @@ import (
 	"os"
 	"os/exec"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -268,11 +268,11 @@ func waitTargets(args []string) error {
 }
 
 func benchTargetsUp(promURL string) (int, error) {
-	resp, err := http.Get(promURL + "/api/v1/targets?state=active")
+	resp, err := httpGet(promURL + "/api/v1/targets?state=active")
 	if err != nil {
 		return 0, err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	var a targetsAnswer
 	if err := json.NewDecoder(resp.Body).Decode(&a); err != nil {
 		return 0, err
@@ -320,7 +320,7 @@ func measure(args []string) error {
 		return err
 	}
 	if fs.NArg() == 0 || *out == "" || *audit == "" {
-		return errors.New("usage: measure -out FILE -audit FILE -label L -n N -- CMD ARGS...")
+		return errors.New("usage: measure -out FILE -audit FILE -label L -n N -- CMD [ARGS]")
 	}
 	off, err := fileSize(*audit)
 	if err != nil {
@@ -330,14 +330,14 @@ func measure(args []string) error {
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(fs.Arg(0), fs.Args()[1:]...)
-	var sink io.Writer = io.Discard
+	cmd := exec.CommandContext(context.Background(), fs.Arg(0), fs.Args()[1:]...)
+	sink := io.Discard
 	if *logFile != "" {
 		f, err := os.OpenFile(*logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 		if err != nil {
 			return err
 		}
-		defer f.Close()
+		defer func() { _ = f.Close() }()
 		fmt.Fprintf(f, "\n$ %s\n", strings.Join(fs.Args(), " "))
 		sink = f
 	}
@@ -374,7 +374,7 @@ func measure(args []string) error {
 	if err != nil {
 		return err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	_, err = f.Write(append(b, '\n'))
 	fmt.Fprintf(os.Stderr, "benchscale: n=%d %s: exit %d, %.2fs wall, %.2fs CPU, %.0f MiB, %d API, %d Prometheus requests (%.0f KiB)\n",
 		s.N, s.Label, s.Exit, s.WallS, s.CPUS, s.RSSMiB, s.APIReqs, s.PromReqs, s.PromKB)
@@ -407,7 +407,7 @@ func countAudit(path string, off int64, ua string) (int, map[string]int, error) 
 	if err != nil {
 		return 0, nil, fmt.Errorf("reading the audit log: %w", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	if _, err := f.Seek(off, io.SeekStart); err != nil {
 		return 0, nil, err
 	}
@@ -442,11 +442,11 @@ type promCounters struct{ requests, bytes float64 }
 // promStats sums Prometheus' own HTTP counters over every handler but
 // /metrics (its self-scrape).
 func promStats(url string) (promCounters, error) {
-	resp, err := http.Get(url + "/metrics")
+	resp, err := httpGet(url + "/metrics")
 	if err != nil {
 		return promCounters{}, fmt.Errorf("reading Prometheus' own metrics: %w", err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	var c promCounters
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
@@ -478,7 +478,7 @@ func median(v []float64) float64 {
 		return 0
 	}
 	s := slices.Clone(v)
-	sort.Float64s(s)
+	slices.Sort(s)
 	if len(s)%2 == 1 {
 		return s[len(s)/2]
 	}
@@ -496,7 +496,7 @@ func table(args []string) error {
 	if err != nil {
 		return err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	type key struct {
 		n     int
 		label string
@@ -538,7 +538,7 @@ func table(args []string) error {
 		for e := range exits {
 			ex = append(ex, strconv.Itoa(e))
 		}
-		sort.Strings(ex)
+		slices.Sort(ex)
 		w, wlo, whi := col(ss, func(s Sample) float64 { return s.WallS })
 		c, _, _ := col(ss, func(s Sample) float64 { return s.CPUS })
 		r, rlo, rhi := col(ss, func(s Sample) float64 { return s.RSSMiB })
@@ -554,7 +554,12 @@ func table(args []string) error {
 		for k := range by {
 			ks = append(ks, k)
 		}
-		sort.Slice(ks, func(i, j int) bool { return by[ks[i]] > by[ks[j]] || by[ks[i]] == by[ks[j]] && ks[i] < ks[j] })
+		slices.SortFunc(ks, func(a, b string) int {
+			if c := cmp.Compare(by[b], by[a]); c != 0 {
+				return c
+			}
+			return strings.Compare(a, b)
+		})
 		var parts []string
 		for _, k := range ks {
 			parts = append(parts, fmt.Sprintf("%s ×%d", k, by[k]))
@@ -562,4 +567,13 @@ func table(args []string) error {
 		fmt.Printf("\nAPI requests of `%s` at %d pods (last run), by verb and resource: %s\n", *breakdown, maxN, strings.Join(parts, ", "))
 	}
 	return nil
+}
+
+// httpGet is a GET bound to no deadline but the caller's patience (the bench's own loops).
+func httpGet(url string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, url, http.NoBody)
+	if err != nil {
+		return nil, err
+	}
+	return http.DefaultClient.Do(req)
 }
