@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/meshmon/meshmon/e2e/framework"
 	"github.com/meshmon/meshmon/pkg/policy"
@@ -263,27 +264,38 @@ func vizConfigureRace(t *testing.T, env *framework.Env, before, _ clusterState) 
 }
 
 // setMetricsAPIArg replaces one argument of metrics-api's container with an update, as
-// another writer would, and returns the new args.
+// another writer would, and returns the container's args after it. The update is retried on
+// a conflict: the deployment controller writes the object's status while a rollout of
+// configure or restore is still settling, and that is not the race under test. An argument
+// that is no longer there (a cleanup after the test already put it back) writes nothing.
 func setMetricsAPIArg(t *testing.T, kc kubernetes.Interface, from, to string) []string {
 	t.Helper()
-	d, err := kc.AppsV1().Deployments(vizNS).Get(ctxT(t), viz.MetricsAPIName, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range d.Spec.Template.Spec.Containers {
-		c := &d.Spec.Template.Spec.Containers[i]
-		if c.Name == viz.MetricsAPIName {
-			if j := slices.Index(c.Args, from); j >= 0 {
-				c.Args[j] = to
-			}
-			if _, err := kc.AppsV1().Deployments(vizNS).Update(ctxT(t), d, metav1.UpdateOptions{}); err != nil {
-				t.Fatal(err)
-			}
-			return c.Args
+	var args []string
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		d, err := kc.AppsV1().Deployments(vizNS).Get(ctxT(t), viz.MetricsAPIName, metav1.GetOptions{})
+		if err != nil {
+			return err
 		}
+		for i := range d.Spec.Template.Spec.Containers {
+			c := &d.Spec.Template.Spec.Containers[i]
+			if c.Name != viz.MetricsAPIName {
+				continue
+			}
+			args = c.Args
+			j := slices.Index(c.Args, from)
+			if j < 0 {
+				return nil
+			}
+			c.Args[j] = to
+			_, err := kc.AppsV1().Deployments(vizNS).Update(ctxT(t), d, metav1.UpdateOptions{})
+			return err
+		}
+		return fmt.Errorf("Deployment %s has no container %s", viz.MetricsAPIName, viz.MetricsAPIName)
+	})
+	if err != nil {
+		t.Fatalf("update metrics-api's %s to %s: %v", from, to, err)
 	}
-	t.Fatalf("Deployment %s has no container %s", viz.MetricsAPIName, viz.MetricsAPIName)
-	return nil
+	return args
 }
 
 // interrupt sends SIGINT and checks the exit code 130.
