@@ -100,6 +100,24 @@ func TestInstallWiresVizAndPolicyAndUninstallUndoesThem(t *testing.T) {
 		t.Errorf("second install was not a no-op:\nstdout:\n%s\nstderr:\n%s", again.Stdout, again.Stderr)
 	}
 
+	// An uninstall aimed at another release (another namespace, another name) leaves viz
+	// pointing at this one: it undoes only what its own release's install did.
+	for _, other := range [][]string{{"-n", "team-a"}, {"--release-name", "other"}} {
+		r := env.Meshmon(t, "kubectl", append([]string{"uninstall"}, other...)...)
+		if r.Code != 1 || !strings.Contains(r.Stderr, "is not installed in namespace") {
+			t.Errorf("uninstall %v: exit %d, want 1 and the release not found:\n%s", other, r.Code, r.Stderr)
+		}
+		if !strings.Contains(r.Stdout, "linkerd-viz was left as it is") || !strings.Contains(r.Stdout, url) {
+			t.Errorf("uninstall %v does not say it left linkerd-viz on %s:\n%s", other, url, r.Stdout)
+		}
+		if got := readViz(t, kc); !slices.Equal(got.metricsAPIArgs, wired.metricsAPIArgs) || got.bundled || got.externalPromAnn != url {
+			t.Errorf("uninstall %v changed linkerd-viz, which another release uses: %+v, was %+v", other, got, wired)
+		}
+		if !serverExists(t, dc) {
+			t.Errorf("uninstall %v deleted this release's policy Server", other)
+		}
+	}
+
 	claim := waitBound(t, kc, "linkerd-viz", "prometheus-server")
 	env.MustMeshmon(t, "linkerd", "uninstall")
 	restored := readViz(t, kc)

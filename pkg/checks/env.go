@@ -100,14 +100,16 @@ type Deps struct {
 }
 
 // HelmReleases reads releases through Helm's own storage (Secrets), with a
-// Helm configuration made by newConfig for the release's namespace.
+// Helm configuration made by newConfig for the release's namespace. It reads the
+// storage directly, not through Helm's history action, which first asks the API
+// server for /version: the suite's connectivity check has asked that already.
 func HelmReleases(newConfig func(namespace string) (*action.Configuration, error)) ReleaseReader {
 	return func(_ context.Context, namespace, name string) ([]*releasev1.Release, error) {
 		cfg, err := newConfig(namespace)
 		if err != nil {
 			return nil, err
 		}
-		revs, err := action.NewHistory(cfg).Run(name)
+		revs, err := cfg.Releases.History(name)
 		if err != nil {
 			return nil, err
 		}

@@ -21,9 +21,15 @@ import (
 	"github.com/meshmon/meshmon/pkg/healthcheck"
 )
 
+// unreachableKube is a Helm kube client whose reachability probe (a /version request on a
+// real cluster) fails: reading the release must not ask it.
+type unreachableKube struct{ kubefake.PrintingKubeClient }
+
+func (unreachableKube) IsReachable() error { return errors.New("IsReachable called: a /version request") }
+
 func TestHelmReleasesReadsHelmStorage(t *testing.T) {
 	store := storage.Init(driver.NewMemory())
-	cfg := &action.Configuration{Releases: store, KubeClient: &kubefake.PrintingKubeClient{Out: io.Discard}}
+	cfg := &action.Configuration{Releases: store, KubeClient: &unreachableKube{kubefake.PrintingKubeClient{Out: io.Discard}}}
 	for v, st := range map[int]common.Status{1: common.StatusSuperseded, 2: common.StatusPendingUpgrade} {
 		r := &releasev1.Release{Name: "prometheus", Namespace: vizNS, Version: v, Info: &releasev1.Info{Status: st},
 			Chart: &chart.Chart{Metadata: &chart.Metadata{Name: "prometheus", Version: defaults.ChartVersion}}}

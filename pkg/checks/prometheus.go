@@ -59,9 +59,11 @@ func (e *Env) Prometheus(ctx context.Context) (*prom.Client, error) {
 				port = listenPort(c)
 			}
 		}
-		t, err := e.deps.PortForward(ctx, clients, kube.ForwardTarget{
-			Namespace: s.Namespace, Selector: serverSelector(s), Port: int(port), What: "the Prometheus server",
-		})
+		target := kube.ForwardTarget{Namespace: s.Namespace, Selector: serverSelector(s), Port: int(port), What: "the Prometheus server"}
+		if pods, err := e.ServerPods(ctx); err == nil {
+			target.Candidates = pods // listed by this attempt's release checks: no second list
+		}
+		t, err := e.deps.PortForward(ctx, clients, target)
 		if err != nil {
 			return nil, fmt.Errorf("%w (or pass --prometheus-url to reach Prometheus another way)", err)
 		}
@@ -86,6 +88,7 @@ func (e *Env) dropPrometheus() {
 		c.tunnel.Stop()
 	}
 	e.promConn.reset()
+	e.serverPods.reset()
 	e.runtime.reset()
 	e.promConfig.reset()
 	e.targets.reset()

@@ -97,10 +97,8 @@ func uninstallAccess(namespace, vizNS, linkerdNS string, o *UninstallOptions) []
 		a = append(a,
 			kube.Access{Resource: "configmaps", Namespace: linkerdNS, Verbs: []string{"get"}, Kind: "ConfigMaps", Why: "read the trust domain from linkerd-config"},
 			kube.Access{Resource: "namespaces", Verbs: []string{"get"}, Kind: "Namespaces", Why: "find linkerd-viz"},
-			kube.Access{Resource: "services", Namespace: namespace, Verbs: []string{"list"}, Kind: "Services", Why: "find the Prometheus server the policy protects"},
-			kube.Access{Group: "apps", Resource: "deployments", Namespace: namespace, Verbs: []string{"list"}, Kind: "Deployments", Why: "find the Prometheus server the policy protects"},
-			kube.Access{Group: "apps", Resource: "statefulsets", Namespace: namespace, Verbs: []string{"list"}, Kind: "StatefulSets", Why: "find the Prometheus server the policy protects"},
 		)
+		a = append(a, release.FindServerAccess(namespace, "find the Prometheus server the policy protects")...)
 		a = append(a, policy.DeleteAccess(vizNS)...)
 	}
 	return append(a, release.UninstallAccess(namespace, o.DeleteData)...)
@@ -157,10 +155,19 @@ func (un *uninstallation) confirmDeleteData(ctx context.Context) error {
 func (un *uninstallation) restoreViz(ctx context.Context) error {
 	e, p := un.env, un.progress
 	p.Start("Restoring linkerd-viz")
-	changes, err := viz.Restore(ctx, VizClients(un.clients), viz.RestoreOptions{Namespace: e.VizNamespace, Chart: un.opts.VizChart})
+	owner, err := un.vizOwner()
+	if err != nil {
+		p.Fail("cannot read the release's Prometheus Service")
+		return fmt.Errorf("%w\n(nothing was uninstalled; pass --skip-viz to leave linkerd-viz as it is)", err)
+	}
+	changes, err := viz.Restore(ctx, VizClients(un.clients), viz.RestoreOptions{Namespace: e.VizNamespace, Chart: un.opts.VizChart, Owner: owner})
 	switch {
 	case errors.Is(err, viz.ErrNotInstalled):
 		p.Done("linkerd-viz is not installed; nothing to restore")
+		return nil
+	case errors.Is(err, viz.ErrOtherPrometheus):
+		p.Done("linkerd-viz uses another Prometheus; left as it is")
+		fmt.Fprintf(e.Out, "linkerd-viz was left as it is: %v (`%s viz restore` undoes that configuration).\n", err, e.Host)
 		return nil
 	case err != nil:
 		p.Fail("restoring linkerd-viz failed")
@@ -175,6 +182,23 @@ func (un *uninstallation) restoreViz(ctx context.Context) error {
 		p.Done("linkerd-viz had nothing of meshmon's to restore")
 	}
 	return change.WriteText(e.Out, changes, false)
+}
+
+// vizOwner is the Prometheus a viz configuration must point at for this uninstall to undo
+// it: the server Service of the release's newest revision, as Helm recorded it (so it is
+// known even once the Service is gone). A release that does not exist owns nothing.
+func (un *uninstallation) vizOwner() (*viz.Owner, error) {
+	t := un.target
+	owner := &viz.Owner{Release: t.Release, Namespace: t.Namespace}
+	srv, err := t.RenderedServer()
+	switch {
+	case errors.Is(err, release.ErrNotInstalled), errors.Is(err, release.ErrServerNotFound):
+		return owner, nil
+	case err != nil:
+		return nil, err
+	}
+	owner.Service = srv.Service.Name
+	return owner, nil
 }
 
 // deletePolicy removes meshmon's authorization objects and takes meshmon's

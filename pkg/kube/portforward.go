@@ -35,6 +35,10 @@ type ForwardTarget struct {
 	Port int
 	// What names the target in error messages, e.g. "the Prometheus server".
 	What string
+	// Candidates, when the caller has just listed the pods matching Selector, saves the
+	// list: the pod is picked from them. Without a Ready one among them, the pods are
+	// listed anew (the caller's list may be older than a pod that became Ready since).
+	Candidates []corev1.Pod
 }
 
 func (t ForwardTarget) what() string {
@@ -151,6 +155,9 @@ func forwardError(t ForwardTarget, pod string, err error) error {
 // pickReadyPod lists the pods matching t.Selector once and picks the first
 // Ready one by name, so repeated runs reach the same pod.
 func pickReadyPod(ctx context.Context, kc kubernetes.Interface, t ForwardTarget) (string, error) {
+	if name, ok := firstReady(t.Candidates); ok {
+		return name, nil
+	}
 	pods, err := kc.CoreV1().Pods(t.Namespace).List(ctx, metav1.ListOptions{LabelSelector: t.Selector})
 	if err != nil {
 		if apierrors.IsForbidden(err) {
@@ -161,18 +168,28 @@ func pickReadyPod(ctx context.Context, kc kubernetes.Interface, t ForwardTarget)
 	if len(pods.Items) == 0 {
 		return "", fmt.Errorf("no pod of %s (selector %s) exists in namespace %s, so there is nothing to port-forward to", t.what(), t.Selector, t.Namespace)
 	}
+	if name, ok := firstReady(pods.Items); ok {
+		return name, nil
+	}
 	items := slices.Clone(pods.Items)
 	slices.SortFunc(items, func(a, b corev1.Pod) int { return strings.Compare(a.Name, b.Name) })
 	var states []string
 	for i := range items {
-		p := &items[i]
-		if PodReady(p) {
-			return p.Name, nil
-		}
-		states = append(states, p.Name+" ("+PodState(p)+")")
+		states = append(states, items[i].Name+" ("+PodState(&items[i])+")")
 	}
 	return "", fmt.Errorf("no pod of %s in namespace %s is Ready, so there is nothing to port-forward to: %s; wait for it (--wait) or look at kubectl describe pod -n %s",
 		t.what(), t.Namespace, strings.Join(states, ", "), t.Namespace)
+}
+
+// firstReady is the first Ready pod by name, so repeated runs reach the same pod.
+func firstReady(pods []corev1.Pod) (string, bool) {
+	name := ""
+	for i := range pods {
+		if PodReady(&pods[i]) && (name == "" || pods[i].Name < name) {
+			name = pods[i].Name
+		}
+	}
+	return name, name != ""
 }
 
 // PodReady reports whether a pod is running, not being deleted, and Ready.

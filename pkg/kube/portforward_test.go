@@ -187,6 +187,39 @@ func TestPortForwardReachesTheReadyPod(t *testing.T) {
 	}
 }
 
+// Candidates the caller listed are used without a list of its own; without a Ready pod among
+// them the pods are listed anew.
+func TestPortForwardPicksFromCandidates(t *testing.T) {
+	k := &fakeKubelet{backends: map[string]string{"9090": backend(t, "prometheus")}}
+	cfg := startKubelet(t, k, "")
+	kc := fake.NewClientset(pod("a-ready", corev1.PodRunning, true), pod("b-ready", corev1.PodRunning, true))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, tc := range []struct {
+		name       string
+		candidates []corev1.Pod
+		want       string
+		lists      int
+	}{
+		{"a Ready candidate", []corev1.Pod{*pod("z-starting", corev1.PodPending, false), *pod("c-ready", corev1.PodRunning, true), *pod("b-ready", corev1.PodRunning, true)}, "b-ready", 0},
+		{"no Ready candidate", []corev1.Pod{*pod("z-starting", corev1.PodPending, false)}, "a-ready", 1},
+		{"no candidates", nil, "a-ready", 1},
+	} {
+		kc.ClearActions()
+		f, err := PortForward(ctx, cfg, kc, ForwardTarget{Namespace: "mon", Selector: "app=prom", Port: 9090, Candidates: tc.candidates})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		f.Stop()
+		if f.Pod != tc.want {
+			t.Errorf("%s: picked %q, want %q", tc.name, f.Pod, tc.want)
+		}
+		if n := len(kc.Actions()); n != tc.lists {
+			t.Errorf("%s: %d API requests (%v), want %d", tc.name, n, kc.Actions(), tc.lists)
+		}
+	}
+}
+
 func TestPortForwardReportsAConnectionThePodRefuses(t *testing.T) {
 	k := &fakeKubelet{backends: map[string]string{}}
 	cfg := startKubelet(t, k, "")

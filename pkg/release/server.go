@@ -14,6 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
+
+	"github.com/meshmon/meshmon/pkg/kube"
 )
 
 // Server is the running Prometheus server of a release, as the cluster
@@ -68,6 +70,16 @@ func FindServer(ctx context.Context, kc kubernetes.Interface, namespace, release
 		return nil, err
 	}
 	return s, nil
+}
+
+// FindServerAccess is what FindServer reads in namespace; why says what the caller
+// reads it for.
+func FindServerAccess(namespace, why string) []kube.Access {
+	return []kube.Access{
+		{Resource: "services", Namespace: namespace, Verbs: []string{"list"}, Kind: "Services", Why: why},
+		{Group: "apps", Resource: "deployments", Namespace: namespace, Verbs: []string{"list"}, Kind: "Deployments", Why: why},
+		{Group: "apps", Resource: "statefulsets", Namespace: namespace, Verbs: []string{"list"}, Kind: "StatefulSets", Why: why},
+	}
 }
 
 // newServer picks the release's client-facing Service among svcs and

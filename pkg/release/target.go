@@ -78,6 +78,17 @@ func (t *Target) last() (*rel.Release, error) {
 	return v1, nil
 }
 
+// RenderedServer is the server the newest revision of the release rendered, read from
+// Helm's record rather than the cluster, so it names the release's Service even after that
+// Service is gone; the URL has no cluster domain. ErrNotInstalled: there is no release.
+func (t *Target) RenderedServer() (*Server, error) {
+	r, err := t.last()
+	if err != nil {
+		return nil, err
+	}
+	return PlannedServer(r.Manifest, t.Namespace, t.Release, "")
+}
+
 // history returns every stored revision, oldest first.
 func (t *Target) history() ([]*rel.Release, error) {
 	h, err := t.Helm.Releases.History(t.Release)

@@ -3,6 +3,8 @@ package viz
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -331,4 +333,68 @@ func nilIfEmpty(m map[string]string) map[string]string {
 		return nil
 	}
 	return m
+}
+
+// An uninstall of one release passes its Prometheus as the Owner: a configuration that
+// points linkerd-viz at another Prometheus is refused with nothing written.
+func TestRestoreOnlyForItsOwner(t *testing.T) {
+	ctx := context.Background()
+	kc := cluster(t)
+	c := Clients{Kube: kc}
+	const url = "http://meshmon-prometheus-server.monitoring.svc.cluster.local:9090"
+	if _, err := Configure(ctx, c, Options{Namespace: "linkerd-viz", PrometheusURL: url}); err != nil {
+		t.Fatal(err)
+	}
+	configured := take(t, kc, "linkerd-viz")
+	for _, other := range []Owner{
+		{Release: "meshmon", Namespace: "team-a", Service: "meshmon-prometheus-server"},
+		{Release: "other", Namespace: "monitoring", Service: "other-prometheus-server"},
+		{Release: "meshmon", Namespace: "monitoring"}, // a release that has no Service owns nothing
+	} {
+		kc.ClearActions()
+		_, err := Restore(ctx, c, RestoreOptions{Namespace: "linkerd-viz", Owner: &other})
+		if !errors.Is(err, ErrOtherPrometheus) {
+			t.Fatalf("restore for %s: %v, want ErrOtherPrometheus", other, err)
+		}
+		if !strings.Contains(err.Error(), url) || !strings.Contains(err.Error(), other.String()) {
+			t.Errorf("the refusal names neither the configured URL nor the owner: %v", err)
+		}
+		if w := writes(kc); len(w) > 0 {
+			t.Errorf("restore for %s wrote %v", other, w)
+		}
+	}
+	if got := take(t, kc, "linkerd-viz"); !reflect.DeepEqual(got, configured) {
+		t.Errorf("a refused restore changed linkerd-viz")
+	}
+	if _, err := Restore(ctx, c, RestoreOptions{Namespace: "linkerd-viz", Owner: &Owner{Release: "meshmon", Namespace: "monitoring", Service: "meshmon-prometheus-server"}}); err != nil {
+		t.Fatalf("restore for the owner: %v", err)
+	}
+	d, _ := kc.AppsV1().Deployments("linkerd-viz").Get(ctx, MetricsAPIName, metav1.GetOptions{})
+	if f := findFlag(d.Spec.Template.Spec.Containers[0].Args, PrometheusURLFlag); f.value == url {
+		t.Errorf("the owner's restore left metrics-api on %s", url)
+	}
+}
+
+func TestOwnerOwns(t *testing.T) {
+	owner := Owner{Release: "meshmon", Namespace: "monitoring", Service: "meshmon-prometheus-server"}
+	for _, tc := range []struct {
+		owner Owner
+		url   string
+		want  bool
+	}{
+		{owner, "http://meshmon-prometheus-server.monitoring.svc.cluster.local:9090", true},
+		{owner, "http://meshmon-prometheus-server.monitoring.svc.example.org", true},
+		{owner, "http://meshmon-prometheus-server.monitoring.svc:9090", true},
+		{owner, "http://meshmon-prometheus-server.monitoring:9090", true},
+		{owner, "http://prometheus-server.monitoring.svc.cluster.local:9090", false},
+		{owner, "http://meshmon-prometheus-server.team-a.svc.cluster.local:9090", false},
+		{owner, "http://meshmon-prometheus-server.monitoring.example.com:9090", false},
+		{owner, "http://10.0.0.7:9090", false},
+		{owner, "::not a url", false},
+		{Owner{Release: "meshmon", Namespace: "monitoring"}, "http://meshmon-prometheus-server.monitoring.svc.cluster.local:9090", false},
+	} {
+		if got := tc.owner.Owns(tc.url); got != tc.want {
+			t.Errorf("%s owns %s: %v, want %v", tc.owner, tc.url, got, tc.want)
+		}
+	}
 }

@@ -2,8 +2,11 @@ package viz
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	neturl "net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/meshmon/meshmon/pkg/change"
@@ -24,6 +27,44 @@ type RestoreOptions struct {
 	HelmTimeout time.Duration
 	// Chart says where the chart of a Helm-installed viz comes from.
 	Chart ChartOptions
+	// Owner, when set, restores only a configuration that points linkerd-viz at that
+	// Prometheus; any other is refused with ErrOtherPrometheus and nothing is written. An
+	// uninstall of one release must not undo what another release's install set.
+	Owner *Owner
+}
+
+// Owner names the Prometheus a configuration must point at for a restore to touch it.
+type Owner struct {
+	// Release is the owner's name in messages.
+	Release string
+	// Namespace and Service are its server Service. An empty Service (the release has none)
+	// owns no configuration.
+	Namespace, Service string
+}
+
+// ErrOtherPrometheus means linkerd-viz was configured for a Prometheus other than the
+// restore's Owner.
+var ErrOtherPrometheus = errors.New("linkerd-viz was configured for another Prometheus")
+
+func (o Owner) String() string {
+	if o.Service == "" {
+		return fmt.Sprintf("release %s, which has no Prometheus Service in namespace %s", o.Release, o.Namespace)
+	}
+	return fmt.Sprintf("release %s's Prometheus (Service %s/%s)", o.Release, o.Namespace, o.Service)
+}
+
+// Owns says whether url, as configure recorded it, addresses the owner's Service: its host
+// is <service>.<namespace>[.svc[.<cluster domain>]].
+func (o Owner) Owns(url string) bool {
+	u, err := neturl.Parse(url)
+	if err != nil {
+		return false
+	}
+	labels := strings.Split(u.Hostname(), ".")
+	if o.Service == "" || len(labels) < 2 || labels[0] != o.Service || labels[1] != o.Namespace {
+		return false
+	}
+	return len(labels) == 2 || labels[2] == "svc"
 }
 
 // PlanRestore returns what Restore would do, with every patch, writing nothing.
@@ -66,6 +107,9 @@ func restoreSteps(ctx context.Context, c Clients, opts RestoreOptions) ([]step, 
 	if rec == nil {
 		return []step{{change: change.Change{Kind: "Namespace", Name: ns.Name, Action: change.Absent,
 			Detail: fmt.Sprintf("no annotation %s: meshmon has not configured linkerd-viz here, nothing to restore", AnnotationRecord)}}}, nil
+	}
+	if opts.Owner != nil && !opts.Owner.Owns(rec.URL) {
+		return nil, fmt.Errorf("%w: meshmon pointed linkerd-viz in %s at %s, not at %s", ErrOtherPrometheus, ns.Name, rec.URL, opts.Owner)
 	}
 
 	var steps []step

@@ -392,7 +392,11 @@ func fileSize(p string) (int64, error) {
 	return st.Size(), nil
 }
 
+// auditEvent is one line of the audit log. A long-running request (a port-forward, a watch)
+// has two events, ResponseStarted and ResponseComplete, with the same auditID: a request
+// counts once.
 type auditEvent struct {
+	AuditID   string `json:"auditID"`
 	UserAgent string `json:"userAgent"`
 	Verb      string `json:"verb"`
 	URI       string `json:"requestURI"`
@@ -413,7 +417,7 @@ func countAudit(path string, off int64, ua string) (int, map[string]int, error) 
 	}
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
-	n, by := 0, map[string]int{}
+	n, by, seen := 0, map[string]int{}, map[string]bool{}
 	for sc.Scan() {
 		if !bytes.Contains(sc.Bytes(), []byte(`"userAgent":"`+ua)) {
 			continue
@@ -421,6 +425,12 @@ func countAudit(path string, off int64, ua string) (int, map[string]int, error) 
 		var e auditEvent
 		if err := json.Unmarshal(sc.Bytes(), &e); err != nil || !strings.HasPrefix(e.UserAgent, ua) {
 			continue
+		}
+		if e.AuditID != "" {
+			if seen[e.AuditID] {
+				continue
+			}
+			seen[e.AuditID] = true
 		}
 		n++
 		what := e.URI
