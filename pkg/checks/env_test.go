@@ -25,7 +25,9 @@ import (
 // real cluster) fails: reading the release must not ask it.
 type unreachableKube struct{ kubefake.PrintingKubeClient }
 
-func (unreachableKube) IsReachable() error { return errors.New("IsReachable called: a /version request") }
+func (unreachableKube) IsReachable() error {
+	return errors.New("IsReachable called: a /version request")
+}
 
 func TestHelmReleasesReadsHelmStorage(t *testing.T) {
 	store := storage.Init(driver.NewMemory())
