@@ -364,7 +364,7 @@ func TestRestoreOnlyForItsOwner(t *testing.T) {
 		}
 	}
 	if got := take(t, kc, "linkerd-viz"); !reflect.DeepEqual(got, configured) {
-		t.Errorf("a refused restore changed linkerd-viz")
+		t.Error("a refused restore changed linkerd-viz")
 	}
 	if _, err := Restore(ctx, c, RestoreOptions{Namespace: "linkerd-viz", Owner: &Owner{Release: "meshmon", Namespace: "monitoring", Service: "meshmon-prometheus-server"}}); err != nil {
 		t.Fatalf("restore for the owner: %v", err)
