@@ -100,9 +100,9 @@ func TestInstallWiresVizAndPolicyAndUninstallUndoesThem(t *testing.T) {
 		t.Errorf("second install was not a no-op:\nstdout:\n%s\nstderr:\n%s", again.Stdout, again.Stderr)
 	}
 
-	// An uninstall aimed at another release (here: another namespace) leaves viz pointing
-	// at this one: it undoes only what its own release's install did.
-	for _, other := range [][]string{{"-n", "team-a"}} {
+	// An uninstall aimed at another release (another namespace, another name) leaves viz
+	// pointing at this one and its policy in place: it undoes only what its own release did.
+	for _, other := range [][]string{{"-n", "team-a"}, {"--release-name", "other"}} {
 		r := env.Meshmon(t, "kubectl", append([]string{"uninstall"}, other...)...)
 		if r.Code != 1 || !strings.Contains(r.Stderr, "is not installed in namespace") {
 			t.Errorf("uninstall %v: exit %d, want 1 and the release not found:\n%s", other, r.Code, r.Stderr)

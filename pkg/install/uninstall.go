@@ -45,6 +45,11 @@ type uninstallation struct {
 	progress ui.Progress
 	clients  *kube.Clients
 	target   *release.Target
+	// owner is the release's Prometheus as Helm recorded it (Service empty: none, so no viz
+	// configuration is its to undo); installed says Helm has a record of the release at all
+	// (if not, the namespace's policy belongs to another release).
+	owner     *viz.Owner
+	installed bool
 }
 
 // Uninstall runs the uninstall pipeline. Restoring linkerd-viz and deleting the policies
@@ -56,7 +61,7 @@ func Uninstall(ctx context.Context, e *Env, o UninstallOptions) error {
 }
 
 func (un *uninstallation) steps() []step {
-	steps := []step{{name: "connect", run: un.connect}, {name: "access", run: un.checkAccess}}
+	steps := []step{{name: "connect", run: un.connect}, {name: "access", run: un.checkAccess}, {name: "owner", run: un.readOwner}}
 	if un.opts.DeleteData {
 		steps = append(steps, step{name: "confirm", run: un.confirmDeleteData})
 	}
@@ -155,12 +160,7 @@ func (un *uninstallation) confirmDeleteData(ctx context.Context) error {
 func (un *uninstallation) restoreViz(ctx context.Context) error {
 	e, p := un.env, un.progress
 	p.Start("Restoring linkerd-viz")
-	owner, err := un.vizOwner()
-	if err != nil {
-		p.Fail("cannot read the release's Prometheus Service")
-		return fmt.Errorf("%w\n(nothing was uninstalled; pass --skip-viz to leave linkerd-viz as it is)", err)
-	}
-	changes, err := viz.Restore(ctx, VizClients(un.clients), viz.RestoreOptions{Namespace: e.VizNamespace, Chart: un.opts.VizChart, Owner: owner})
+	changes, err := viz.Restore(ctx, VizClients(un.clients), viz.RestoreOptions{Namespace: e.VizNamespace, Chart: un.opts.VizChart, Owner: un.owner})
 	switch {
 	case errors.Is(err, viz.ErrNotInstalled):
 		p.Done("linkerd-viz is not installed; nothing to restore")
@@ -184,21 +184,22 @@ func (un *uninstallation) restoreViz(ctx context.Context) error {
 	return change.WriteText(e.Out, changes, false)
 }
 
-// vizOwner is the Prometheus a viz configuration must point at for this uninstall to undo
-// it: the server Service of the release's newest revision, as Helm recorded it (so it is
-// known even once the Service is gone). A release that does not exist owns nothing.
-func (un *uninstallation) vizOwner() (*viz.Owner, error) {
+// readOwner reads the Prometheus a viz configuration must point at for this uninstall to
+// undo it: the server Service of the release's newest revision, as Helm recorded it (so it
+// is known even once the Service is gone). A release that does not exist owns nothing.
+func (un *uninstallation) readOwner(context.Context) error {
 	t := un.target
-	owner := &viz.Owner{Release: t.Release, Namespace: t.Namespace}
+	un.owner = &viz.Owner{Release: t.Release, Namespace: t.Namespace}
 	srv, err := t.RenderedServer()
+	un.installed = !errors.Is(err, release.ErrNotInstalled)
 	switch {
 	case errors.Is(err, release.ErrNotInstalled), errors.Is(err, release.ErrServerNotFound):
-		return owner, nil
+		return nil
 	case err != nil:
-		return nil, err
+		return fmt.Errorf("%w\n(nothing was uninstalled)", err)
 	}
-	owner.Service = srv.Service.Name
-	return owner, nil
+	un.owner.Service = srv.Service.Name
+	return nil
 }
 
 // deletePolicy removes meshmon's authorization objects and takes meshmon's
@@ -206,6 +207,12 @@ func (un *uninstallation) vizOwner() (*viz.Owner, error) {
 func (un *uninstallation) deletePolicy(ctx context.Context) error {
 	e, p := un.env, un.progress
 	p.Start("Deleting the Linkerd authorization policy")
+	if !un.installed {
+		// The policy objects are per namespace: without this release, they protect another.
+		p.Done(fmt.Sprintf("release %s is not installed in %s; the policy there is left as it is", un.target.Release, un.target.Namespace))
+		fmt.Fprintf(e.Out, "The authorization policy in namespace %s was left as it is: release %s is not installed there (`%s policy delete` removes it).\n", un.target.Namespace, un.target.Release, e.Host)
+		return nil
+	}
 	pol, err := e.ReadPolicy(ctx, PolicyInput{ReleaseName: un.opts.ReleaseName, MTLSAuthenticationName: un.opts.MTLSAuthenticationName}, true)
 	if err != nil {
 		p.Fail("cannot read the policy")

@@ -101,3 +101,24 @@ func TestUninstallAsksForItsPermissionsFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// The policy objects are per namespace: an uninstall of a release that is not installed
+// there leaves them to the release that is, and says how to remove them.
+func TestUninstallOfAnAbsentReleaseLeavesTheNamespacePolicy(t *testing.T) {
+	te := newTestEnv(t, linkerdObjects()...)
+	te.deployed(t, defaults.ReleaseName)
+	te.kube.ClearActions()
+	err := Uninstall(context.Background(), te.Env, UninstallOptions{ReleaseName: "other", Timeout: time.Minute})
+	if err == nil || !strings.Contains(err.Error(), "release other is not installed in namespace linkerd-viz") {
+		t.Fatalf("error %v, want the absent release named", err)
+	}
+	if want := "The authorization policy in namespace linkerd-viz was left as it is: release other is not installed there (`kubectl meshmon policy delete` removes it).\n"; !strings.Contains(te.out.String(), want) {
+		t.Errorf("report:\n%s\nlacks:\n%s", te.out, want)
+	}
+	if strings.Contains(te.errOut.String(), "authorization policy deleted") {
+		t.Errorf("the policy step ran for an absent release:\n%s", te.errOut)
+	}
+	if _, err := te.helm.Releases.Deployed(defaults.ReleaseName); err != nil {
+		t.Errorf("release %s was touched: %v", defaults.ReleaseName, err)
+	}
+}
